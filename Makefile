@@ -1,0 +1,50 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Everything installs into .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# CPU build from the local wheel; GPU users: make install TORCH_ARGS="--index-url <CUDA wheel index>"
+TORCH ?= torch==2.13.0
+TORCH_ARGS ?=
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/warehouse/.dagster
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+SAMPLES := warehouse/samples
+DEMO_MESSAGES ?= 5000
+
+.PHONY: install demo test dev bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing into $(VENV) (first run takes a few minutes)..."
+	@$(PY) -m pip install -q --disable-pip-version-check $(TORCH) $(TORCH_ARGS) >$(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' >>$(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
+	@touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster_defs/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME) && cp $< $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	@$(VENV)/bin/ai-me sample-data $(SAMPLES) --messages $(DEMO_MESSAGES)
+	@AI_ME_CONFIG=$(SAMPLES)/ai_me.toml AI_ME_WAREHOUSE=$(CURDIR)/warehouse \
+		$(VENV)/bin/dagster asset materialize -m dagster_defs.definitions --select '*' >warehouse/demo.log 2>&1 \
+		|| { tail -50 warehouse/demo.log; echo "demo failed: full log in warehouse/demo.log"; exit 1; }
+	@$(PY) -m ingest.demo_summary warehouse
+
+test: install
+	@HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	@AI_ME_WAREHOUSE=$${AI_ME_WAREHOUSE:-$(CURDIR)/warehouse} $(VENV)/bin/dagster dev -h 127.0.0.1 -p $${PORT:-3000}
+
+bench: install
+	@$(PY) benchmarks/run.py $(if $(N),--messages $(N))
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

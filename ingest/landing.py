@@ -1,0 +1,210 @@
+"""Lands one export as Parquet in the warehouse: streaming, atomic, idempotent.
+
+warehouse/raw/<platform>/<export_id>.parquet holds the messages, warehouse/rejects/<platform>/
+<export_id>.parquet the records that failed to parse. Both are written batch by batch to a temp
+file and renamed into place, so a killed ingest never leaves a partial file behind, and the same
+export (same content hash) replaces its own files instead of adding duplicates.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .base import ExportError, ExportInput, Ingester, ParseContext, Reject
+from .schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA
+
+ROW_GROUP_ROWS = 128_000
+_DEFAULTS = {"is_automated": False, "is_edited": False}
+
+
+class LandingError(Exception):
+    """A parser broke the contract (a bug, not bad input): nothing is landed."""
+
+
+def export_id_of(files: tuple[Path, ...], root: Path) -> str:
+    """Content hash of an export: the bytes of its files and their paths relative to the root."""
+    h = hashlib.blake2b(digest_size=10)
+    base = root if root.is_dir() else root.parent
+    for f in sorted(files):
+        h.update(str(f.relative_to(base) if f.is_relative_to(base) else f.name).encode() + b"\0")
+        with open(f, "rb") as fh:
+            h.update(hashlib.file_digest(fh, "blake2b").digest())
+    return h.hexdigest()
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+class AtomicParquetWriter:
+    """Writes batches to <final>.tmp and renames on commit; owner-only permissions."""
+
+    def __init__(self, final: Path, schema: pa.Schema):
+        self.final, self.schema = final, schema
+        self.tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        private_dir(final.parent)
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._file = os.fdopen(fd, "wb")
+        self._writer = pq.ParquetWriter(self._file, schema, compression="zstd")
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self._pending.extend(table.to_batches())
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.Table.from_batches(self._pending, self.schema))
+            self._pending, self._pending_rows = [], 0
+
+    def commit(self) -> None:
+        self._flush()
+        self._writer.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.tmp, self.final)
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+            self._file.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def to_raw_table(batch, platform: str, export_id: str) -> pa.Table:
+    """Complete a parser batch to the raw schema: constants, defaults, casts, contract checks."""
+    if isinstance(batch, dict):
+        n = len(next(iter(batch.values()))) if batch else 0
+        get = batch.get
+    else:
+        n = batch.num_rows
+        get = lambda name: batch.column(name) if name in batch.schema.names else None  # noqa: E731
+    cols = []
+    for f in RAW_SCHEMA:
+        if f.name == "platform":
+            col = pa.repeat(pa.scalar(platform), n)
+        elif f.name == "export_id":
+            col = pa.repeat(pa.scalar(export_id), n)
+        else:
+            col = get(f.name)
+            if col is None:
+                default = _DEFAULTS.get(f.name)
+                col = pa.repeat(pa.scalar(default, f.type), n) if default is not None else pa.nulls(n, f.type)
+            elif not isinstance(col, (pa.Array, pa.ChunkedArray)):
+                col = pa.array(col, type=f.type)
+            elif col.type != f.type:
+                col = col.cast(f.type)
+        if not f.nullable and col.null_count:
+            raise LandingError(f"{platform} parser left required column {f.name} empty")
+        cols.append(col)
+    table = pa.table(cols, schema=RAW_SCHEMA)
+    for name, allowed in (("direction", DIRECTIONS), ("content_type", CONTENT_TYPES)):
+        bad = pc.invert(pc.is_in(table[name], pa.array(allowed)))
+        if pc.any(bad).as_py():
+            raise LandingError(f"{platform} parser produced an unknown {name}")
+    return table
+
+
+@dataclass
+class LandingResult:
+    platform: str
+    label: str
+    export_id: str
+    landed: int
+    rejected: int
+    records_in: int
+    seconds: float
+    path: Path
+    reject_path: Path | None
+    notes: list[str] = field(default_factory=list)
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def land(ingester: Ingester, export: ExportInput, warehouse: Path, ctx: ParseContext) -> LandingResult:
+    """Parse one export and atomically write its raw and reject Parquet files."""
+    start = time.perf_counter()
+    platform = ingester.platform
+    export_id = export_id_of(export.files, export.root)
+    raw_path = warehouse / "raw" / platform / f"{export_id}.parquet"
+    reject_path = warehouse / "rejects" / platform / f"{export_id}.parquet"
+    raw = AtomicParquetWriter(raw_path, RAW_SCHEMA)
+    rejects = RejectSink(reject_path, platform, export_id)
+    try:
+        for item in ingester.parse(export, ctx):
+            if isinstance(item, Reject):
+                rejects.add(item)
+            else:
+                raw.write(to_raw_table(item, platform, export_id))
+        rejects.flush()
+        if ctx.records_in != raw.rows + rejects.count:
+            raise LandingError(
+                f"{platform} parser found {ctx.records_in} records but landed {raw.rows} "
+                f"and rejected {rejects.count}: records would be lost")
+        rejects.commit()
+        raw.commit()
+    except BaseException:
+        raw.abort()
+        rejects.abort()
+        raise
+    return LandingResult(platform, export.label, export_id, raw.rows, rejects.count, ctx.records_in,
+                         time.perf_counter() - start, raw_path, reject_path if rejects.count else None,
+                         ctx.notes, rejects.reasons)
+
+
+class RejectSink:
+    """Streams rejects to their own Parquet file, created only when there is one."""
+
+    def __init__(self, path: Path, platform: str, export_id: str):
+        self.path, self.platform, self.export_id = path, platform, export_id
+        self.count, self.reasons = 0, {}
+        self._buffer: list[Reject] = []
+        self._writer: AtomicParquetWriter | None = None
+
+    def add(self, reject: Reject) -> None:
+        self.count += 1
+        self.reasons[reject.reason] = self.reasons.get(reject.reason, 0) + 1
+        self._buffer.append(reject)
+        if len(self._buffer) >= 10_000:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        self._writer = self._writer or AtomicParquetWriter(self.path, REJECT_SCHEMA)
+        n = len(self._buffer)
+        self._writer.write(pa.table({
+            "platform": [self.platform] * n,
+            "export_id": [self.export_id] * n,
+            "source_ref": [r.source_ref for r in self._buffer],
+            "reason": [r.reason for r in self._buffer],
+            "raw": [r.raw for r in self._buffer],
+        }, schema=REJECT_SCHEMA))
+        self._buffer = []
+
+    def commit(self) -> None:
+        if self._writer:
+            self._writer.commit()
+        else:  # a clean re-ingest of an export that once had rejects
+            self.path.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        if self._writer:
+            self._writer.abort()
+
+
+__all__ = ["land", "LandingResult", "LandingError", "ExportError", "export_id_of", "to_raw_table"]

@@ -1,0 +1,117 @@
+"""The raw landing: batching, atomic rename, idempotent re-ingest, rejects and reconciliation."""
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from ingest import landing
+from ingest.base import ExportError, ExportInput, Ingester, ParseContext, Reject, RowBuffer
+from ingest.identity import Me
+from ingest.schema import RAW_SCHEMA, REJECT_SCHEMA
+
+
+def parse_lines(export: ExportInput, ctx: ParseContext):
+    """A toy format, one `sender|text` per line, enough to drive the landing."""
+    buf = RowBuffer(size=3)
+    for i, line in enumerate(export.files[0].read_text().splitlines(), 1):
+        ctx.records_in += 1
+        if line == "CRASH":
+            raise ExportError(export.files[0], i, "cannot continue")
+        sender, sep, text = line.partition("|")
+        if not sep:
+            yield Reject(f"{export.files[0].name}:{i}", "no separator", line)
+            continue
+        batch = buf.add(dict(conversation_id="c1", message_id=f"m{i}", timestamp_ms=i * 1000,
+                             sender=sender, direction="outbound" if ctx.me.is_me(sender) else "inbound",
+                             participants=["a", "b"], body_raw=text, body_text=text,
+                             content_type="text", source_ref=f"{export.files[0].name}:{i}"))
+        if batch:
+            yield batch
+    if batch := buf.flush():
+        yield batch
+
+
+TOY = Ingester("whatsapp", lambda paths: [ExportInput(p.name, (p,), p) for p in paths], parse_lines)
+
+
+def run(tmp_path: Path, text: str, name="chat.txt"):
+    src = tmp_path / name
+    src.write_text(text)
+    wh = tmp_path / "wh"
+    ctx = ParseContext("whatsapp", Me(names=("Robin",)))
+    return landing.land(TOY, TOY.discover([src])[0], wh, ctx), wh
+
+
+def test_lands_all_rows_in_schema_with_audit_columns(tmp_path):
+    result, wh = run(tmp_path, "Robin|hi\nAlex|yo\nRobin|x\nAlex|y\nAlex|z\n")
+    table = pq.read_table(result.path)
+    assert table.schema == RAW_SCHEMA
+    assert result.landed == 5 and result.rejected == 0 and result.records_in == 5
+    assert result.path == wh / "raw" / "whatsapp" / f"{result.export_id}.parquet"
+    assert table["direction"].to_pylist() == ["outbound", "inbound", "outbound", "inbound", "inbound"]
+    assert set(table["export_id"].to_pylist()) == {result.export_id}
+    assert set(table["platform"].to_pylist()) == {"whatsapp"}
+    assert table["is_edited"].to_pylist() == [False] * 5
+
+
+def test_batches_are_grouped_into_bounded_row_groups(tmp_path, monkeypatch):
+    monkeypatch.setattr(landing, "ROW_GROUP_ROWS", 4)
+    result, _ = run(tmp_path, "".join(f"A|{i}\n" for i in range(10)))
+    meta = pq.ParquetFile(result.path).metadata
+    assert meta.num_rows == 10
+    assert meta.num_row_groups == 2  # batches of 3 flush once 4 rows wait: 3+3, then 3+1
+
+
+def test_rejects_land_beside_with_reason_and_position(tmp_path):
+    result, wh = run(tmp_path, "A|ok\nbroken line\nB|ok\n")
+    assert (result.landed, result.rejected) == (2, 1)
+    rejects = pq.read_table(result.reject_path)
+    assert rejects.schema == REJECT_SCHEMA
+    assert rejects.to_pylist() == [{"platform": "whatsapp", "export_id": result.export_id,
+                                     "source_ref": "chat.txt:2", "reason": "no separator", "raw": "broken line"}]
+    assert result.reject_reasons == {"no separator": 1}
+
+
+def test_reingest_replaces_same_export_and_clears_stale_rejects(tmp_path):
+    first, wh = run(tmp_path, "A|1\nB|2\n")
+    second, _ = run(tmp_path, "A|1\nB|2\n")
+    assert first.export_id == second.export_id
+    assert len(list((wh / "raw" / "whatsapp").iterdir())) == 1
+    changed, _ = run(tmp_path, "A|1\nB|2\nC|3\n")
+    assert changed.export_id != first.export_id
+    assert len(list((wh / "raw" / "whatsapp").glob("*.parquet"))) == 2
+
+
+def test_failed_export_leaves_no_partial_file(tmp_path):
+    with pytest.raises(ExportError, match="chat.txt:3: cannot continue"):
+        run(tmp_path, "A|1\nB|2\nCRASH\nC|3\n")
+    assert list((tmp_path / "wh" / "raw" / "whatsapp").iterdir()) == []
+
+
+def test_records_lost_by_a_parser_fail_loudly(tmp_path):
+    def lossy(export, ctx):
+        ctx.records_in = 3
+        yield {"conversation_id": ["c"], "message_id": ["m"], "timestamp_ms": [1], "direction": ["inbound"],
+               "participants": [[]], "content_type": ["text"], "source_ref": ["x"]}
+    bad = Ingester("whatsapp", TOY.discover, lossy)
+    src = tmp_path / "x.txt"
+    src.write_text("x")
+    with pytest.raises(landing.LandingError, match="found 3 records but landed 1"):
+        landing.land(bad, bad.discover([src])[0], tmp_path / "wh", ParseContext("whatsapp", Me()))
+    assert not list((tmp_path / "wh" / "raw" / "whatsapp").iterdir())
+
+
+def test_contract_violations_are_caught(tmp_path):
+    row = {"conversation_id": ["c"], "message_id": ["m"], "timestamp_ms": [1], "direction": ["sideways"],
+           "participants": [[]], "content_type": ["text"], "source_ref": ["x"]}
+    with pytest.raises(landing.LandingError, match="unknown direction"):
+        landing.to_raw_table(row, "whatsapp", "e1")
+    with pytest.raises(landing.LandingError, match="required column message_id"):
+        landing.to_raw_table({**row, "direction": ["inbound"], "message_id": [None]}, "whatsapp", "e1")
+
+
+def test_files_are_owner_only(tmp_path):
+    result, wh = run(tmp_path, "A|1\nbad\n")
+    assert result.path.stat().st_mode & 0o777 == 0o600
+    assert result.reject_path.stat().st_mode & 0o777 == 0o600
+    assert (wh / "raw" / "whatsapp").stat().st_mode & 0o777 == 0o700
