@@ -35,7 +35,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	@AI_ME_CONFIG=$(SAMPLES)/ai_me.toml AI_ME_WAREHOUSE=$(CURDIR)/warehouse \
 		$(VENV)/bin/dagster asset materialize -m dagster_defs.definitions --select '*' >warehouse/demo.log 2>&1 \
 		|| { tail -50 warehouse/demo.log; echo "demo failed: full log in warehouse/demo.log"; exit 1; }
-	@$(PY) -m ingest.demo_summary warehouse
+	@$(VENV)/bin/ai-me status --warehouse warehouse
 
 test: install
 	@HF_HUB_OFFLINE=1 $(PY) -m pytest

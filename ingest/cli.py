@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ConfigError, check_timezone, load_config
+from .config import ConfigError, check_timezone, config_and_warehouse
 from .schema import PLATFORMS
 
 
@@ -38,16 +38,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--platform", action="append", choices=PLATFORMS, help="only these platforms; repeatable")
 
+    p = verbs.add_parser("status", help="show what the warehouse holds (row counts per layer)")
+    _common(p)
+
     p = verbs.add_parser("transform", help="run the dbt models and tests (dbt build) on the warehouse")
     p.add_argument("--select", help="dbt selection, e.g. staging")
     _common(p)
+
+    for name, func in _VERBS.items():
+        verbs.choices[name].set_defaults(func=func)
+    from training.cli import register as register_training  # train, export, generate, ...
+    register_training(verbs, _common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _VERBS[args.verb](args)
+        return args.func(args)
     except ConfigError as e:
         print(f"ai-me: config error: {e}", file=sys.stderr)
         return 2
@@ -57,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _config(args):
-    cfg = load_config(getattr(args, "config", None))
-    warehouse = Path(args.warehouse).resolve() if getattr(args, "warehouse", None) else cfg.warehouse_root
-    return cfg, warehouse
+    return config_and_warehouse(getattr(args, "config", None), getattr(args, "warehouse", None))
 
 
 def cmd_ingest(args) -> int:
@@ -110,7 +116,15 @@ def cmd_transform(args) -> int:
     return 0 if ok else 1
 
 
-_VERBS = {"ingest": cmd_ingest, "sample-data": cmd_sample_data, "transform": cmd_transform}
+def cmd_status(args) -> int:
+    from .status import warehouse_report
+
+    _, warehouse = _config(args)
+    print("\n".join(warehouse_report(warehouse)))
+    return 0
+
+
+_VERBS = {"ingest": cmd_ingest, "sample-data": cmd_sample_data, "status": cmd_status, "transform": cmd_transform}
 
 if __name__ == "__main__":
     sys.exit(main())

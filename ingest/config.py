@@ -199,3 +199,9 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
 
 def exported_platforms(cfg: Config) -> list[str]:
     return [p for p in PLATFORMS if getattr(cfg.exports, p)]
+
+
+def config_and_warehouse(config_path: str | None = None, warehouse: str | None = None) -> tuple[Config, Path]:
+    """The config and the warehouse root: an explicit path beats $AI_ME_WAREHOUSE beats the config."""
+    cfg = load_config(config_path)
+    return cfg, (Path(warehouse).expanduser().resolve() if warehouse else cfg.warehouse_root)

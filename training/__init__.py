@@ -1,0 +1,1 @@
+"""ai-me training: LoRA fine-tuning, evaluation, generation and serving; runs without Dagster."""
