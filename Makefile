@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml
 		|| { cat $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml: dagster_defs/dagster.yaml
+# Dagster's run history holds event logs of our data: keep it inside the warehouse.
+$(DAGSTER_HOME)/dagster.yaml: dagster_home/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME) && cp $< $@
 
 demo: install $(DAGSTER_HOME)/dagster.yaml

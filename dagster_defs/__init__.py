@@ -1,0 +1,1 @@
+"""Dagster wiring for ai-me: assets that call into ingest/, dbt and training/."""

@@ -1,0 +1,16 @@
+"""The Dagster code location: `dagster dev` in the repo root loads `defs` from here.
+
+Ingest assets (raw/<platform>, keys equal to the dbt source keys) feed the dbt models; the dbt
+data tests and the raw-file checks are asset checks. Config comes from $AI_ME_CONFIG (else
+./ai_me.toml), the warehouse from the config or $AI_ME_WAREHOUSE, read at run time.
+"""
+from dagster import Definitions
+
+from .dbt_assets import dbt_models, dbt_resource
+from .ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
+
+defs = Definitions(
+    assets=[*INGEST_ASSETS, dbt_models],
+    asset_checks=RAW_SCHEMA_CHECKS,
+    resources={"dbt": dbt_resource()},
+)

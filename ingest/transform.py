@@ -1,0 +1,139 @@
+"""Run the dbt project (dbt_project/, models in models_sql/) on a warehouse.
+
+dbt runs in a subprocess with the interpreter's own dbt, so a crash or a leaked connection cannot
+take the caller down. Its console output can quote data (a failed cast names the value), so it is
+kept in the warehouse's dbt log and the caller gets one line built from run_results.json: counts,
+statuses and the names of what failed, never message text.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from .config import Config
+from .landing import private_dir
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+MODELS_DIR = DBT_PROJECT_DIR.parent / "models_sql"
+_GENERATED = {"target", "logs", "dbt_packages"}  # dbt's own output inside the project folder
+
+_PASSED = {"success", "pass"}
+_FAILED = {"error", "fail", "runtime error"}
+_SHOW_FAILED = 5
+
+
+def dbt_env(warehouse: Path) -> dict[str, str]:
+    """What every dbt run adds to the environment: the warehouse the profile points at, no usage stats."""
+    return {"AI_ME_WAREHOUSE": str(Path(warehouse).resolve()), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+def dbt_artifacts_dir(warehouse: Path) -> Path:
+    """Where dbt's target and logs go: inside the warehouse, since errors may quote data."""
+    return Path(warehouse) / "dbt"
+
+
+def dbt_command(args: list[str], target_path: Path, log_path: Path) -> list[str]:
+    """dbt as run by this interpreter, whether or not its bin folder is on PATH."""
+    return [sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args,
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(target_path), "--log-path", str(log_path),
+            "--log-format", "json", "--log-format-file", "debug"]
+
+
+def run_dbt(args: list[str], cfg: Config, warehouse: Path) -> tuple[bool, str]:
+    """Run `dbt <args>` on the warehouse; (ok, one-line summary). The models take no settings
+    from `cfg` yet: the warehouse is all they need."""
+    warehouse = private_dir(Path(warehouse).resolve())
+    artifacts = private_dir(dbt_artifacts_dir(warehouse))
+    results_file = artifacts / "target" / "run_results.json"
+    results_file.unlink(missing_ok=True)  # a stale one would describe an earlier run
+    start = time.perf_counter()
+    proc = subprocess.run(dbt_command(args, artifacts / "target", artifacts / "logs"),
+                          env={**os.environ, **dbt_env(warehouse)}, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    verb = f"dbt {args[0]}" if args else "dbt"
+    ok = proc.returncode == 0
+    if results_file.exists():
+        line = _summarise(json.loads(results_file.read_text(encoding="utf-8")), seconds)
+    else:
+        line = f"{'done' if ok else 'failed: ' + _first_error(proc.stdout, proc.stderr)} in {seconds:.1f}s"
+    if not ok:
+        line += f" (log: {artifacts / 'logs' / 'dbt.log'})"
+    return ok, f"{verb}: {line}"
+
+
+def ensure_manifest(manifest_path: Path) -> None:
+    """Parse the project when its manifest is missing (a fresh clone) or older than a source file."""
+    if not manifest_path.exists() or manifest_path.stat().st_mtime < _newest_source_mtime():
+        write_manifest(manifest_path)
+
+
+def _newest_source_mtime() -> float:
+    sources = [f for f in DBT_PROJECT_DIR.rglob("*")
+               if f.is_file() and not _GENERATED & set(f.relative_to(DBT_PROJECT_DIR).parts[:1])]
+    sources += [f for f in MODELS_DIR.rglob("*") if f.is_file()]
+    return max(f.stat().st_mtime for f in sources)
+
+
+def write_manifest(manifest_path: Path) -> None:
+    """`dbt parse` the project and atomically put its manifest.json at manifest_path (for Dagster).
+
+    It parses into a private folder first, so processes that load the project at the same time
+    (`dagster dev` starts several) never read a half-written manifest.
+    """
+    with tempfile.TemporaryDirectory(prefix=".parse-", dir=private_dir(manifest_path.parent)) as tmp:
+        proc = subprocess.run(dbt_command(["parse"], Path(tmp), Path(tmp)),
+                              env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed: {_first_error(proc.stdout, proc.stderr)}")
+        os.replace(Path(tmp) / "manifest.json", manifest_path)
+
+
+def _summarise(run_results: dict, seconds: float) -> str:
+    results = run_results.get("results", [])
+    kinds = Counter(r["unique_id"].split(".", 1)[0] for r in results)
+    statuses = Counter(_outcome(r["status"]) for r in results)
+    if not results:
+        return f"nothing selected in {seconds:.1f}s"
+    what = ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in sorted(kinds.items()))
+    outcome = f"{statuses['pass']} pass, {statuses['fail']} fail"
+    for extra in ("warn", "skip"):
+        if statuses[extra]:
+            outcome += f", {statuses[extra]} {extra}"
+    line = f"{what}: {outcome} in {seconds:.1f}s"
+    failed = [r["unique_id"].split(".")[2] for r in results if _outcome(r["status"]) == "fail"]
+    if failed:
+        more = f" (+{len(failed) - _SHOW_FAILED} more)" if len(failed) > _SHOW_FAILED else ""
+        line += f"; failed: {', '.join(failed[:_SHOW_FAILED])}{more}"
+    return line
+
+
+def _outcome(status: str) -> str:
+    if status in _PASSED:
+        return "pass"
+    if status in _FAILED:
+        return "fail"
+    return "warn" if status == "warn" else "skip"
+
+
+def _first_error(stdout: str, stderr: str) -> str:
+    """What stopped dbt before any node ran: a usage, project or profile problem, never data."""
+    for raw in stdout.splitlines():
+        try:
+            info = json.loads(raw).get("info", {})
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if info.get("level") == "error":
+            lines = [ln.strip() for ln in info.get("msg", "").splitlines() if ln.strip()]
+            lines = [ln for ln in lines if ln != "Encountered an error:"]
+            return ": ".join(lines[:2]) or "error"
+    usage = [ln for ln in stderr.splitlines() if ln.startswith("Error:")]
+    return usage[-1].removeprefix("Error:").strip() if usage else "dbt exited before running anything"
