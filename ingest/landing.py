@@ -21,6 +21,11 @@ from .base import ExportError, ExportInput, Ingester, ParseContext, Reject
 from .schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA
 
 ROW_GROUP_ROWS = 128_000
+ROW_GROUP_BYTES = 64 << 20  # big group chats repeat many participants per row: cap memory too
+# Low-cardinality columns compress best as dictionaries; statistics only where queries filter.
+_DICTIONARY_COLUMNS = ["platform", "conversation_id", "sender", "direction", "participants", "content_type",
+                       "conversation_title", "export_id", "labels", "flags", "reactions", "subject",
+                       "reply_to_message_id", "source_ref", "reason"]
 _DEFAULTS = {"is_automated": False, "is_edited": False}
 
 
@@ -53,22 +58,26 @@ class AtomicParquetWriter:
         private_dir(final.parent)
         fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._file = os.fdopen(fd, "wb")
-        self._writer = pq.ParquetWriter(self._file, schema, compression="zstd")
+        self._writer = pq.ParquetWriter(
+            self._file, schema, compression="zstd", compression_level=1,
+            use_dictionary=[c for c in _DICTIONARY_COLUMNS if c in schema.names],
+            write_statistics=[c for c in ("timestamp_ms",) if c in schema.names])
         self._pending: list[pa.RecordBatch] = []
-        self._pending_rows = 0
+        self._pending_rows = self._pending_bytes = 0
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
         self._pending.extend(table.to_batches())
         self._pending_rows += table.num_rows
+        self._pending_bytes += table.nbytes
         self.rows += table.num_rows
-        if self._pending_rows >= ROW_GROUP_ROWS:
+        if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if self._pending:
             self._writer.write_table(pa.Table.from_batches(self._pending, self.schema))
-            self._pending, self._pending_rows = [], 0
+            self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
 
     def commit(self) -> None:
         self._flush()

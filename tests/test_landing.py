@@ -62,6 +62,12 @@ def test_batches_are_grouped_into_bounded_row_groups(tmp_path, monkeypatch):
     assert meta.num_row_groups == 2  # batches of 3 flush once 4 rows wait: 3+3, then 3+1
 
 
+def test_wide_batches_flush_by_size_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(landing, "ROW_GROUP_BYTES", 1)
+    result, _ = run(tmp_path, "".join(f"A|{i}\n" for i in range(10)))
+    assert pq.ParquetFile(result.path).metadata.num_row_groups == 4  # every batch of 3 (and the last 1)
+
+
 def test_rejects_land_beside_with_reason_and_position(tmp_path):
     result, wh = run(tmp_path, "A|ok\nbroken line\nB|ok\n")
     assert (result.landed, result.rejected) == (2, 1)
