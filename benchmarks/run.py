@@ -34,10 +34,11 @@ def run_stage(name: str, n: int, workdir: Path) -> dict:
     sys.path.insert(0, str(HERE))
     module, func = STAGES[name][0].split(":")
     result = getattr(importlib.import_module(module), func)(workdir, n)
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     result.setdefault("stage", name)
-    result["peak_rss_mb"] = round(max(self_kb, child_kb) / 1024, 1)
+    result["peak_rss_mb"] = round(max(me.ru_maxrss, children.ru_maxrss) / 1024, 1)
+    # CPU seconds of the whole process tree: a fairer figure than wall time on a shared machine.
+    result["process_cpu_s"] = round(sum(u.ru_utime + u.ru_stime for u in (me, children)), 2)
     if result.get("seconds") and result.get("messages"):
         result["messages_per_s"] = round(result["messages"] / result["seconds"])
     return result
