@@ -23,6 +23,9 @@ class ExportError(Exception):
         where = self.path if position is None else f"{self.path}:{position}"
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):  # survives the trip back from a worker process
+        return ExportError, (self.path, self.position, self.message)
+
 
 @dataclass(frozen=True)
 class Reject:

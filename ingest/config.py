@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
-from .identity import Me
+from .identity import Me, norm_phone
 from .schema import PLATFORMS
 
 DEFAULT_FILE = "ai_me.toml"
@@ -55,6 +55,7 @@ class IngestConfig:
 class FiltersConfig:
     languages: tuple[str, ...] = ()   # ISO 639-1 codes to keep; empty keeps all
     min_chars: int = 2
+    dedup_tolerance_seconds: int = 60  # same conversation, sender and text this close: one message
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,16 @@ class SplitConfig:
     strategy: str = "time"      # time | conversation
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    context_turns: int = 6            # previous turns of the session before each reply of mine
+    session_gap_hours: float = 6.0    # silence that starts a new session
+    turn_gap_minutes: float = 30.0    # one sender's messages closer than this merge into one turn
+    token_budget: int = 1024          # per example (about 4 characters a token); context is cut, never the reply
+    # Placeholders: {me}, {chat} (e.g. "a WhatsApp chat"), {partner}, {size} ("1:1" or "group of N").
+    system_prompt: str = "You are {me}. Reply as {me} would in {chat} with {partner} ({size})."
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     path: Path | None = None  # the file it came from; relative paths resolve against its folder
 
@@ -96,8 +108,12 @@ class Config:
     def export_paths(self, platform: str) -> list[Path]:
         return [self.resolve(p) for p in getattr(self.exports, platform)]
 
-    def identity(self, extra_names: tuple[str, ...] = ()) -> Me:
-        return Me(names=self.me.names + tuple(extra_names), emails=self.me.emails, phones=self.me.phones)
+    def identity(self, extra: tuple[str, ...] = ()) -> Me:
+        """Me from [me] plus --me values, each sorted into email, phone or name by its look."""
+        emails = tuple(x for x in extra if "@" in x)
+        phones = tuple(x for x in extra if "@" not in x and norm_phone(x))
+        names = tuple(x for x in extra if x not in emails and x not in phones)
+        return Me(names=self.me.names + names, emails=self.me.emails + emails, phones=self.me.phones + phones)
 
 
 _CHOICES = {
@@ -175,6 +191,15 @@ def _validate(cfg: Config) -> Config:
             raise ConfigError(f"split.{name} must be between 0 and 0.5, got {v}")
     if cfg.filters.min_chars < 0:
         raise ConfigError("filters.min_chars must be >= 0")
+    if cfg.filters.dedup_tolerance_seconds < 0:
+        raise ConfigError("filters.dedup_tolerance_seconds must be >= 0")
+    for name in ("context_turns", "session_gap_hours", "turn_gap_minutes", "token_budget"):
+        if getattr(cfg.dataset, name) <= 0:
+            raise ConfigError(f"dataset.{name} must be > 0")
+    try:
+        cfg.dataset.system_prompt.format(me="", chat="", partner="", size="")
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(f"dataset.system_prompt: placeholders are {{me}}, {{chat}}, {{partner}}, {{size}} ({e!r})") from None
     return cfg
 
 

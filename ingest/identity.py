@@ -58,3 +58,8 @@ class Me:
 
     def is_my_email(self, address: str) -> bool:
         return norm_email(address) in self._emails
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        """My email addresses, normalised as norm_email does."""
+        return self._emails

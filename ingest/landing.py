@@ -182,13 +182,15 @@ class RejectSink:
         self.path, self.platform, self.export_id = path, platform, export_id
         self.count, self.reasons = 0, {}
         self._buffer: list[Reject] = []
+        self._buffer_bytes = 0
         self._writer: AtomicParquetWriter | None = None
 
     def add(self, reject: Reject) -> None:
         self.count += 1
         self.reasons[reject.reason] = self.reasons.get(reject.reason, 0) + 1
         self._buffer.append(reject)
-        if len(self._buffer) >= 10_000:
+        self._buffer_bytes += len(reject.raw or "")
+        if len(self._buffer) >= 10_000 or self._buffer_bytes >= ROW_GROUP_BYTES:
             self.flush()
 
     def flush(self) -> None:
@@ -203,7 +205,7 @@ class RejectSink:
             "reason": [r.reason for r in self._buffer],
             "raw": [r.raw for r in self._buffer],
         }, schema=REJECT_SCHEMA))
-        self._buffer = []
+        self._buffer, self._buffer_bytes = [], 0
 
     def commit(self) -> None:
         if self._writer:

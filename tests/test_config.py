@@ -57,3 +57,10 @@ def test_missing_explicit_file_is_an_error(tmp_path):
 
 def test_fixed_offsets_are_valid_timezones(tmp_path):
     assert load_config(write(tmp_path, "[ingest]\ntimezone = '+05:30'\n")).ingest.timezone == "+05:30"
+
+
+def test_cli_me_values_are_sorted_into_emails_phones_and_names():
+    me = load_config(EXAMPLE).identity(("me@work.example", "+1 415 555 0100", "Robbie"))
+    assert me.is_my_email("ME@work.example")
+    assert me.is_me("(415) 555-0100") and me.is_me("robbie")
+    assert "me@work.example" not in me.names
