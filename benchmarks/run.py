@@ -26,6 +26,7 @@ STAGES = {
     "ingest_meta": ("bench_meta:bench_meta", 200_000),
     "ingest_gmail": ("bench_gmail:bench_gmail", 50_000),
     "dbt_build": ("bench_dbt:bench_dbt", 100_000),
+    "train_tiny": ("bench_train:bench_train", 2_000),
 }
 
 

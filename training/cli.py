@@ -1,6 +1,109 @@
-"""Training verbs for the `ai-me` command line (added as the training issues land)."""
+"""Training verbs for the `ai-me` command line: train, export, generate."""
 from __future__ import annotations
+
+import sys
+
+from .prompt import CHAT_NOUNS
 
 
 def register(verbs, add_common) -> None:
     """Add the training verbs to the `ai-me` subparsers; each sets `func(args) -> exit code`."""
+    p = verbs.add_parser(
+        "train", help="fine-tune a LoRA adapter on your own replies (warehouse/datasets)",
+        description="Train a LoRA adapter on warehouse/datasets/{train,val}.parquet into warehouse/models/<run>/. "
+                    "Multi-GPU or multi-node: accelerate launch --multi_gpu --num_processes N -m ingest.cli train ...")
+    p.add_argument("--preset", help="training/configs/<preset>.yaml or a YAML path (default: the config's "
+                                    "[training] preset)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a config field, e.g. train.learning_rate=1e-4; repeatable")
+    p.add_argument("--run", help="run name, the folder under warehouse/models (default: the preset's name)")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
+    add_common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = verbs.add_parser("export", help="write a trained run as a merged full model for deployment",
+                         description="Fold the run's adapter into its base model: warehouse/models/<run>/merged/.")
+    p.add_argument("--run", help="run name (default: the config's [training] preset)")
+    p.add_argument("--merge", action="store_true", required=True, help="merge the adapter into the base weights")
+    p.add_argument("--out", help="output folder (default: warehouse/models/<run>/merged)")
+    add_common(p)
+    p.set_defaults(func=cmd_export)
+
+    p = verbs.add_parser("generate", help="reply to a message in your style with a trained run",
+                         description="Print the run's reply to INCOMING, prompted as the training examples were.")
+    p.add_argument("incoming", metavar="INCOMING", help="the message to reply to")
+    p.add_argument("--run", help="run name (default: the config's [training] preset)")
+    p.add_argument("--platform", choices=sorted(CHAT_NOUNS), default="whatsapp")
+    p.add_argument("--partner", default="someone", help="who sent INCOMING, as named in the prompt")
+    p.add_argument("--group-size", type=int, default=2, help="people in the conversation, you included")
+    p.add_argument("--me", help="your name as in the prompt (default: as in the training data)")
+    p.add_argument("--max-new-tokens", type=int, default=60)
+    p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy decoding")
+    p.add_argument("--seed", type=int, default=0)
+    add_common(p)
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_train(args) -> int:
+    from accelerate import PartialState
+
+    from ingest.config import config_and_warehouse
+
+    from .config import load_config
+    from .data import TrainingDataError
+    from .train import main
+
+    cfg_file, warehouse = config_and_warehouse(args.config, args.warehouse)
+    flags = [f"warehouse={warehouse}"] + [f"run={args.run}"] * bool(args.run)
+    flags += ["resume=true"] * args.resume + ["overwrite=true"] * args.overwrite
+    dataset_prompt = [f"system_prompt={cfg_file.dataset.system_prompt}"]  # the template dbt wrote the data with
+    cfg = load_config(args.preset or cfg_file.training.preset, [*dataset_prompt, *args.overrides, *flags])
+    try:
+        result = main(cfg)
+    except TrainingDataError as e:
+        print(f"ai-me: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ai-me: interrupted; continue with: ai-me train --preset {cfg.preset} --run {cfg.run_name} --resume",
+              file=sys.stderr)
+        return 130
+    if PartialState().is_main_process:
+        m = result.metrics
+        evals = f", eval loss {_num(m['initial_eval_loss'])} -> {_num(m['final_eval_loss'])}"
+        evals = evals if m["final_eval_loss"] is not None else ""
+        print(f"train: {cfg.run_name}: {m['global_step']} steps in {m['train_seconds']:.0f}s "
+              f"({m['train_tokens_per_s']} tokens/s), train loss {_num(m['first_train_loss'])} -> "
+              f"{_num(m['final_train_loss'])}{evals} -> {result.run_dir}")
+    return 0
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _run_dir(args):
+    from ingest.config import config_and_warehouse
+
+    cfg_file, warehouse = config_and_warehouse(args.config, args.warehouse)
+    return warehouse / "models" / (args.run or cfg_file.training.preset)
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from .export import export_merged
+
+    run_dir = _run_dir(args)
+    out = export_merged(run_dir, Path(args.out) if args.out else None)
+    print(f"export: merged {run_dir.name} -> {out}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .generate import load_run, reply
+
+    model, tokenizer, info = load_run(_run_dir(args))
+    print(reply(model, tokenizer, info, args.incoming, args.platform, partner=args.partner, group_size=args.group_size,
+                me_name=args.me, max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed))
+    return 0

@@ -1,0 +1,26 @@
+"""`ai-me export --run R --merge`: fold the adapter into the base for deployment (merged/ in the run)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .generate import load_run
+
+
+def export_merged(run_dir: Path, out: Path | None = None) -> Path:
+    """Write a full model (safetensors), its tokenizer and generation config that stops at end of turn.
+
+    A 4-bit (QLoRA) run is merged into a bfloat16 copy of its base: quantized weights cannot absorb
+    the adapter exactly.
+    """
+    out = out or run_dir / "merged"
+    model, tokenizer, info = load_run(run_dir, device="cpu", quantized=False)
+    merged = model.merge_and_unload()
+    merged.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(info.end_of_turn)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    merged.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return out
