@@ -4,20 +4,29 @@ dbt runs in a subprocess with the interpreter's own dbt, so a crash or a leaked 
 take the caller down. Its console output can quote data (a failed cast names the value), so it is
 kept in the warehouse's dbt log and the caller gets one line built from run_results.json: counts,
 statuses and the names of what failed, never message text.
+
+The user's config reaches the models as dbt vars (`dbt_vars`, shared with Dagster). A build or run
+is wrapped in the steps around it: the language step before (ingest/language.py) and, when the
+training_examples mart was built and tested, the dataset export after (ingest/dataset_export.py).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .dataset_export import export_datasets
+from .identity import norm_name
 from .landing import private_dir
+from .language import enrich_languages
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 MODELS_DIR = DBT_PROJECT_DIR.parent / "models_sql"
@@ -26,6 +35,49 @@ _GENERATED = {"target", "logs", "dbt_packages"}  # dbt's own output inside the p
 _PASSED = {"success", "pass"}
 _FAILED = {"error", "fail", "runtime error"}
 _SHOW_FAILED = 5
+_BUILDS = {"build", "run"}              # the verbs that (re)build models, wrapped in the steps around dbt
+_VAR_VERBS = _BUILDS | {"test", "compile", "show"}
+DATASET_NODE = "model.ai_me.training_examples"  # the mart warehouse/datasets/ is exported from
+
+
+def dbt_vars(cfg: Config) -> dict:
+    """The config as the dbt vars the models read (dbt_project.yml lists them with defaults)."""
+    names = cfg.me.names
+    return {
+        "me_name": names[0] if names else "me",
+        "me_names": sorted({norm_name(n) for n in names if norm_name(n)} | {n.strip().lower() for n in names}),
+        "languages": list(cfg.filters.languages),
+        "min_chars": cfg.filters.min_chars,
+        "dedup_tolerance_seconds": cfg.filters.dedup_tolerance_seconds,
+        "session_gap_hours": cfg.dataset.session_gap_hours,
+        "turn_gap_minutes": cfg.dataset.turn_gap_minutes,
+        "context_turns": cfg.dataset.context_turns,
+        "token_budget": cfg.dataset.token_budget,
+        "system_prompt": cfg.dataset.system_prompt,
+        "split_strategy": cfg.split.strategy,
+        "val_fraction": cfg.split.val_fraction,
+        "test_fraction": cfg.split.test_fraction,
+        "timezone": duckdb_timezone(cfg.ingest.timezone),
+    }
+
+
+def dbt_args(args: list[str], cfg: Config) -> list[str]:
+    """`args` plus the config's vars, for the dbt verbs that compile models."""
+    if args and args[0] in _VAR_VERBS:
+        return [*args, "--vars", json.dumps(dbt_vars(cfg), ensure_ascii=False)]
+    return list(args)
+
+
+def duckdb_timezone(zone: str) -> str:
+    """A zone DuckDB knows: IANA names as they are, whole-hour offsets as Etc/GMT-N (POSIX sign),
+    UTC for anything else (DuckDB has no fixed-offset zones)."""
+    match = re.fullmatch(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?", zone)
+    if not match:
+        return zone
+    sign, hours, minutes = match.groups()
+    if int(minutes or 0) or not int(hours):
+        return "UTC"
+    return f"Etc/GMT{'-' if sign == '+' else '+'}{int(hours)}"
 
 
 def dbt_env(warehouse: Path) -> dict[str, str]:
@@ -46,27 +98,54 @@ def dbt_command(args: list[str], target_path: Path, log_path: Path) -> list[str]
             "--log-format", "json", "--log-format-file", "debug"]
 
 
+@dataclass
+class DbtRun:
+    ok: bool
+    line: str                  # one line: counts, outcomes, failed node names; never data
+    seconds: float
+    results: dict | None       # run_results.json, when dbt got as far as writing it
+
+    def built(self, unique_id: str) -> bool:
+        return any(r["unique_id"] == unique_id and r["status"] == "success"
+                   for r in (self.results or {}).get("results", []))
+
+
 def run_dbt(args: list[str], cfg: Config, warehouse: Path) -> tuple[bool, str]:
-    """Run `dbt <args>` on the warehouse; (ok, one-line summary). The models take no settings
-    from `cfg` yet: the warehouse is all they need."""
+    """Run `dbt <args>` with the config's vars on the warehouse; (ok, one-line summary).
+
+    A build or run first brings the language cache up to date and, when it built training_examples
+    and every selected test passed, exports warehouse/datasets/ afterwards.
+    """
+    warehouse = private_dir(Path(warehouse).resolve())
+    building = bool(args) and args[0] in _BUILDS
+    parts = [enrich_languages(warehouse).summary()] if building else []
+    run = invoke_dbt(args, cfg, warehouse)
+    parts.append(run.line)
+    if building and run.ok and run.built(DATASET_NODE):
+        parts.append(export_datasets(warehouse).summary())
+    return run.ok, "; ".join(parts)
+
+
+def invoke_dbt(args: list[str], cfg: Config, warehouse: Path) -> DbtRun:
+    """dbt alone, in a subprocess, with the config's vars; its output stays in the warehouse."""
     warehouse = private_dir(Path(warehouse).resolve())
     artifacts = private_dir(dbt_artifacts_dir(warehouse))
     results_file = artifacts / "target" / "run_results.json"
     results_file.unlink(missing_ok=True)  # a stale one would describe an earlier run
     start = time.perf_counter()
-    proc = subprocess.run(dbt_command(args, artifacts / "target", artifacts / "logs"),
+    proc = subprocess.run(dbt_command(dbt_args(args, cfg), artifacts / "target", artifacts / "logs"),
                           env={**os.environ, **dbt_env(warehouse)}, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
-    verb = f"dbt {args[0]}" if args else "dbt"
     ok = proc.returncode == 0
-    if results_file.exists():
-        line = _summarise(json.loads(results_file.read_text(encoding="utf-8")), seconds)
+    results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists() else None
+    if results is not None:
+        line = _summarise(results, seconds)
     else:
         line = f"{'done' if ok else 'failed: ' + _first_error(proc.stdout, proc.stderr)} in {seconds:.1f}s"
     if not ok:
         line += f" (log: {artifacts / 'logs' / 'dbt.log'})"
-    return ok, f"{verb}: {line}"
+    return DbtRun(ok, f"dbt {args[0]}: {line}" if args else f"dbt: {line}", seconds, results)
 
 
 def ensure_manifest(manifest_path: Path) -> None:

@@ -106,7 +106,8 @@ def test_ingest_asset_keys_are_the_dbt_source_keys():
     manifest = json.loads(DBT_PROJECT.manifest_path.read_text(encoding="utf-8"))
     translator = DagsterDbtTranslator()
     source_keys = {translator.get_asset_key(s) for s in manifest["sources"].values()}
-    assert source_keys == {AssetKey(["raw", p]) for p in PLATFORMS}
+    # the language cache is the other source: the dbt asset fills it before it runs dbt
+    assert source_keys == {AssetKey(["raw", p]) for p in PLATFORMS} | {AssetKey(["enrich", "text_lang"])}
 
 
 def test_dbt_tests_are_asset_checks(defs):
@@ -125,8 +126,8 @@ def test_write_manifest_parses_the_project(tmp_path):
     write_manifest(manifest_path)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     assert sorted(n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model") == \
-        sorted(f"stg_{p}__messages" for p in PLATFORMS)
-    assert sorted(s["name"] for s in manifest["sources"].values()) == sorted(PLATFORMS)
+        sorted(f.stem for f in (REPO / "models_sql").rglob("*.sql"))
+    assert sorted(s["name"] for s in manifest["sources"].values()) == sorted([*PLATFORMS, "text_lang"])
     assert [p.name for p in manifest_path.parent.iterdir()] == ["manifest.json"]  # the parse folder is gone
 
 
@@ -220,3 +221,7 @@ def test_materialize_lands_builds_and_checks(env):
             "select 'whatsapp', count(*) from stg_whatsapp__messages union all "
             "select 'instagram', count(*) from stg_instagram__messages").fetchall())
     assert counts == {"whatsapp": 3, "instagram": 0}
+
+    # the same steps as `ai-me transform`: languages cached before dbt, datasets exported after
+    assert list((warehouse / "enrich" / "text_lang").glob("*.parquet"))
+    assert json.loads((warehouse / "datasets" / "counts.json").read_text())["train"] == 1  # Robin answers Sam once

@@ -50,15 +50,13 @@ def cmd_train(args) -> int:
 
     from ingest.config import config_and_warehouse
 
-    from .config import load_config
+    from .config import for_user
     from .data import TrainingDataError
     from .train import main
 
     cfg_file, warehouse = config_and_warehouse(args.config, args.warehouse)
-    flags = [f"warehouse={warehouse}"] + [f"run={args.run}"] * bool(args.run)
-    flags += ["resume=true"] * args.resume + ["overwrite=true"] * args.overwrite
-    dataset_prompt = [f"system_prompt={cfg_file.dataset.system_prompt}"]  # the template dbt wrote the data with
-    cfg = load_config(args.preset or cfg_file.training.preset, [*dataset_prompt, *args.overrides, *flags])
+    flags = [f"run={args.run}"] * bool(args.run) + ["resume=true"] * args.resume + ["overwrite=true"] * args.overwrite
+    cfg = for_user(cfg_file, warehouse, args.preset, [*args.overrides, *flags])
     try:
         result = main(cfg)
     except TrainingDataError as e:

@@ -140,6 +140,13 @@ def load_config(preset: str, overrides: Iterable[str] | Mapping[str, Any] = ()) 
     return validate(cfg)
 
 
+def for_user(user_cfg, warehouse: Path, preset: str | None = None, overrides: Iterable[str] = ()) -> TrainConfig:
+    """The training config the CLI and Dagster both use: the user's preset and warehouse, and the
+    system prompt template the datasets were written with; overrides come last and win."""
+    base = [f"warehouse={warehouse}", f"system_prompt={user_cfg.dataset.system_prompt}"]
+    return load_config(preset or user_cfg.training.preset, [*base, *overrides])
+
+
 def _read_preset(preset: str) -> dict:
     path = Path(preset) if preset.endswith((".yaml", ".yml")) else PRESET_DIR / f"{preset}.yaml"
     if not path.is_file():

@@ -1,15 +1,22 @@
 {#
-  The raw Parquet of one platform as a relation: the `raw` source while files have landed, else a
+  The Parquet files behind a source as a relation: the source itself while files exist, else a
   typed empty relation with the source's declared columns, because read_parquet fails on a glob
   that matches nothing. source() is called either way so the lineage stays.
+  `dir_key` names the source meta entry holding the folder; files are <folder>/<table>/*.parquet.
 #}
-{% macro raw_messages(platform) %}
-  {%- set relation = source('raw', platform) -%}
-  {%- if execute and not raw_files_exist(platform) -%}
-    {{ empty_source_relation('raw', platform) }}
+{% macro source_or_empty(source_name, table_name, dir_key) %}
+  {%- set relation = source(source_name, table_name) -%}
+  {%- if execute and not source_files_exist(source_name, table_name, dir_key) -%}
+    {{ empty_source_relation(source_name, table_name) }}
   {%- else -%}
     {{ relation }}
   {%- endif -%}
+{% endmacro %}
+
+
+{#- The raw Parquet of one platform (warehouse/raw/<platform>/). -#}
+{% macro raw_messages(platform) %}
+  {{- source_or_empty('raw', platform, 'raw_dir') -}}
 {% endmacro %}
 
 
@@ -24,10 +31,10 @@
 {% endmacro %}
 
 
-{% macro raw_files_exist(platform) %}
-  {%- set node = source_node('raw', platform) -%}
-  {%- set pattern = node.meta.raw_dir ~ '/' ~ platform ~ '/*.parquet' -%}
-  {%- set found = run_query("select count(*) from glob(" ~ dbt.string_literal(pattern) ~ ")") -%}
+{% macro source_files_exist(source_name, table_name, dir_key) %}
+  {%- set node = source_node(source_name, table_name) -%}
+  {%- set pattern = node.meta[dir_key] ~ '/' ~ table_name ~ '/*.parquet' -%}
+  {%- set found = run_query("select count(*) from glob(" ~ sql_string(pattern) ~ ")") -%}
   {{ return(found.columns[0].values()[0] > 0) }}
 {% endmacro %}
 

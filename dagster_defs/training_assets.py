@@ -1,0 +1,68 @@
+"""The LoRA adapter as an asset downstream of the training datasets.
+
+It calls training.train.main, the same entry point as `ai-me train`. Training is manual by
+default and skipped when neither the datasets nor the resolved config changed since the last run
+(set `retrain: true` in the run config to force it).
+"""
+
+import hashlib
+import json
+
+from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, MetadataValue, asset
+
+from ingest.config import load_config
+from training.config import for_user, to_yaml
+
+from .dbt_assets import DATASET_ASSET
+
+FINGERPRINT_FILE = "inputs.fingerprint"
+
+
+class TrainRunConfig(Config):
+    preset: str = ""               # empty: the config's [training] preset
+    overrides: list[str] = []      # "key=value", as `ai-me train --set`
+    retrain: bool = False
+
+
+def _fingerprint(datasets, train_yaml: str) -> str:
+    h = hashlib.blake2b(train_yaml.encode(), digest_size=16)
+    for split in ("train", "val"):
+        path = datasets / f"{split}.parquet"
+        if path.exists():
+            with open(path, "rb") as f:
+                h.update(hashlib.file_digest(f, "blake2b").digest())
+    return h.hexdigest()
+
+
+@asset(key=AssetKey("lora_adapter"), deps=[DATASET_ASSET], group_name="training",
+       description="LoRA adapter fine-tuned on your own replies (warehouse/models/<run>/).")
+def lora_adapter(context: AssetExecutionContext, config: TrainRunConfig) -> MaterializeResult:
+    from training.train import main
+
+    user_cfg = load_config()
+    warehouse = user_cfg.warehouse_root
+    train_cfg = for_user(user_cfg, warehouse, config.preset or None, [*config.overrides, "overwrite=true"])
+    run_dir = train_cfg.run_dir
+    fingerprint = _fingerprint(warehouse / "datasets", to_yaml(train_cfg))
+    stamp = run_dir / FINGERPRINT_FILE
+    if not config.retrain and stamp.exists() and stamp.read_text() == fingerprint:
+        context.log.info(f"datasets and config unchanged since {run_dir.name} was trained: not retraining")
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        return MaterializeResult(metadata=_metadata(run_dir, metrics) | {"retrained": False})
+    result = main(train_cfg)
+    stamp.write_text(fingerprint)
+    return MaterializeResult(metadata=_metadata(result.run_dir, result.metrics) | {"retrained": True})
+
+
+def _metadata(run_dir, m: dict) -> dict:
+    """Numbers only: never message text."""
+    metadata = {
+        "run_dir": MetadataValue.path(str(run_dir)),
+        "steps": m.get("global_step"),
+        "train_seconds": m.get("train_seconds"),
+        "tokens_per_s": m.get("train_tokens_per_s"),
+        "train_loss": f"{m.get('first_train_loss')} -> {m.get('final_train_loss')}",
+        "eval_loss": f"{m.get('initial_eval_loss')} -> {m.get('final_eval_loss')}",
+        "examples": MetadataValue.json(m.get("data") or {}),
+    }
+    return {k: v for k, v in metadata.items() if v is not None}

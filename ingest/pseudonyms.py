@@ -1,0 +1,65 @@
+"""Stable pseudonyms for other people: a keyed hash with a per-warehouse secret.
+
+The secret (32 random bytes) lives in warehouse/secrets/pseudonym.key, owner-only, created on
+first use and never printed. dbt reaches it through the dbt-duckdb plugin below, which registers
+`ai_me_keyed_hash(text)` (HMAC-SHA256, hex) on dbt's DuckDB connection: the key is read from the
+file inside the dbt process, so it never appears in SQL, vars, the environment or any log.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from dbt.adapters.duckdb.plugins import BasePlugin
+
+KEY_BYTES = 32
+SQL_FUNCTION = "ai_me_keyed_hash"
+
+
+def key_path(warehouse: Path) -> Path:
+    return Path(warehouse) / "secrets" / "pseudonym.key"
+
+
+def load_or_create_key(warehouse: Path) -> bytes:
+    """The warehouse's secret; written (0600, in a 0700 folder) the first time it is asked for."""
+    path = key_path(warehouse)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(KEY_BYTES))
+        try:
+            os.link(tmp, path)  # never replaces a key another process just created
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_bytes()
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"{path}: expected a {KEY_BYTES}-byte key, found {len(key)} bytes")
+    return key
+
+
+def keyed_hash(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def dbt_warehouse() -> Path:
+    """The warehouse dbt works on, as profiles.yml names it."""
+    return Path(os.environ.get("AI_ME_WAREHOUSE", "../warehouse")).resolve()
+
+
+class Plugin(BasePlugin):
+    """dbt-duckdb plugin (profiles.yml `plugins:`): the keyed hash as a SQL function."""
+
+    def initialize(self, plugin_config: dict) -> None:
+        self._key = load_or_create_key(dbt_warehouse())
+
+    def configure_connection(self, conn) -> None:
+        key = self._key
+        conn.create_function(SQL_FUNCTION, lambda text: keyed_hash(key, text), ["VARCHAR"], "VARCHAR",
+                             null_handling="default", side_effects=False)

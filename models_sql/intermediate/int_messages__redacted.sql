@@ -1,0 +1,85 @@
+-- The kept messages, safe to train on, with every field of the messages mart: emails, links,
+-- IBANs, card numbers, IPs and phone numbers in the texts replaced by placeholders
+-- (macros/redact.sql); every other person's name, in sender and participants, replaced by their
+-- pseudonym, mine by var('me_name'); session and thread fields from int_messages__sessions.
+with kept as (
+    select m.*, q.lang, q.conversation_lang, s.seq, s.session_id, s.turn_no, s.is_reply, s.thread_len
+    from {{ ref('int_messages__deduped') }} as m
+    join {{ ref('int_messages__quality') }} as q using (row_id)
+    join {{ ref('int_messages__sessions') }} as s using (row_id)
+    where q.drop_reason is null
+),
+
+people as (
+    select * from {{ ref('int_people') }}
+),
+
+participant_lists as (
+    -- each distinct list once: pseudonyms in the listed order, and my own spelling in it
+    select
+        l.platform,
+        l.participants,
+        list(case when p.is_me then {{ sql_string(var('me_name')) }} else p.pseudonym end order by l.position) as pseudonymised,
+        first(l.name order by l.position) filter (where p.is_me) as my_name
+    from (
+        select platform, participants, unnest(participants) as name, generate_subscripts(participants, 1) as position
+        from (select distinct platform, participants from kept)
+    ) as l
+    join people as p using (platform, name)
+    group by all
+),
+
+pseudonymised as (
+    select
+        k.*,
+        k.direction = 'outbound' as is_mine,
+        case when k.direction = 'outbound' then {{ sql_string(var('me_name')) }} else coalesce(s.pseudonym, 'someone') end as sender_pseudonym,
+        case when k.direction = 'outbound' then k.sender else pl.my_name end as account,
+        coalesce(pl.pseudonymised, []) as participants_pseudonymised,
+        c.conversation_key,
+        c.partner as conversation_partner,
+        {{ redact('k.body_text') }} as redacted_text
+    from kept as k
+    join {{ ref('int_conversations') }} as c on c.platform = k.platform and c.conversation_id = k.conversation_id
+    left join people as s on s.platform = k.platform and s.name = k.sender
+    left join participant_lists as pl on pl.platform = k.platform and pl.participants = k.participants
+)
+
+select
+    platform,
+    conversation_id,
+    conversation_key,
+    message_id,
+    timestamp_ms,
+    strftime(epoch_ms(timestamp_ms), '%Y-%m-%dT%H:%M:%SZ') as date_iso,
+    sender_pseudonym as sender,
+    direction,
+    is_mine,
+    participants_pseudonymised as participants,
+    -- chats export the text twice: redact it once
+    case when body_raw is not distinct from body_text then redacted_text else {{ redact('body_raw') }} end as body_raw,
+    redacted_text as body_text,
+    {{ redact('subject') }} as subject,
+    nullif(lower(trim(regexp_replace(subject, '^(\s*(re|fwd?|aw|wg|sv|vs|tr|rv|enc|antw)(\[\d+\])?\s*:)+', '', 'i'))), '') as subject_norm,
+    reply_to_message_id,
+    account,
+    case when platform = 'gmail' then lower(regexp_extract(sender, '@([^\s>]+)', 1)) end as sender_domain,
+    case
+        when platform <> 'gmail' then conversation_partner
+        when is_mine then list_filter(participants_pseudonymised, lambda p: p <> {{ sql_string(var('me_name')) }})[1]
+        else sender_pseudonym
+    end as partner_id,
+    is_reply,
+    case when is_mine then 'assistant' else 'user' end as turn_role,
+    content_type,
+    lang,
+    length(redacted_text) as char_len,
+    {{ token_estimate('redacted_text') }} as token_est,
+    regexp_matches(redacted_text, '{{ emoji_pattern() }}') as has_emoji,
+    seq as thread_index,
+    thread_len,
+    session_id,
+    turn_no,
+    conversation_lang,
+    is_edited
+from pseudonymised
