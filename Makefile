@@ -14,7 +14,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 SAMPLES := warehouse/samples
 DEMO_MESSAGES ?= 5000
 
-.PHONY: install demo test dev bench clean
+.PHONY: install demo test dev bench browser clean
 
 install: $(STAMP)
 
@@ -38,8 +38,13 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 		|| { tail -50 warehouse/demo.log; echo "demo failed: full log in warehouse/demo.log"; exit 1; }
 	@$(VENV)/bin/ai-me status --warehouse warehouse
 
-test: install
+test: install browser
 	@HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+# Browser tests drive Debian's chromium (never a downloaded browser); without it they skip.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+		|| echo "chromium could not be installed: browser tests will be skipped"
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	@AI_ME_WAREHOUSE=$${AI_ME_WAREHOUSE:-$(CURDIR)/warehouse} $(VENV)/bin/dagster dev -h 127.0.0.1 -p $${PORT:-3000}

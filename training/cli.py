@@ -44,6 +44,9 @@ def register(verbs, add_common) -> None:
     add_common(p)
     p.set_defaults(func=cmd_generate)
 
+    from .serve_cli import register as register_serve  # serve, reply
+    register_serve(verbs, add_common)
+
 
 def cmd_train(args) -> int:
     from accelerate import PartialState

@@ -1,0 +1,74 @@
+"""Request bodies of the OpenAI-compatible API, and its error body.
+
+Fields that only tune or label a request (user, presence_penalty, ...) are accepted and ignored,
+so that clients sending them by default keep working; those whose answer this server cannot give
+(stop sequences, tools, logprobs, n > 1, ...) are refused rather than silently dropped.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+UNSUPPORTED = ("stop", "tools", "functions", "tool_choice", "logprobs", "top_logprobs", "response_format",
+               "logit_bias", "audio", "modalities")
+HARMLESS_VALUES = (None, False, [], {}, "none", "auto", {"type": "text"})  # what clients send by default
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def join_text_parts(cls, value):
+        """Clients may send content as [{"type": "text", "text": ...}, ...]; only text is understood."""
+        if not isinstance(value, list):
+            return value
+        if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in value):
+            raise ValueError("only text content parts are supported")
+        return "".join(p["text"] for p in value)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(0.8, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    n: Literal[1] = 1
+    seed: int | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    # Extensions: the default system prompt's slots, as in `ai-me generate`.
+    platform: str = "whatsapp"
+    partner: str = Field("someone", min_length=1, max_length=100)
+    group_size: int = Field(2, ge=2, le=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def refuse_unsupported(cls, data):
+        if isinstance(data, dict):
+            asked = [key for key in UNSUPPORTED if data.get(key) not in HARMLESS_VALUES]
+            if asked:
+                raise ValueError(f"not supported by this server: {', '.join(asked)}")
+        return data
+
+
+class APIError(Exception):
+    """Answered as {"error": {...}} with `status`, as OpenAI does."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 type: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
