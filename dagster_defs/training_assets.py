@@ -66,3 +66,29 @@ def _metadata(run_dir, m: dict) -> dict:
         "examples": MetadataValue.json(m.get("data") or {}),
     }
     return {k: v for k, v in metadata.items() if v is not None}
+
+
+class EvaluateRunConfig(Config):
+    max_examples: int = 200        # test examples to generate for (likelihood uses the same ones)
+    max_new_tokens: int = 48
+
+
+@asset(key=AssetKey("style_evaluation"), deps=[AssetKey("lora_adapter")], group_name="training",
+       description="How close the tuned model writes to you vs its base (warehouse/models/<run>/eval/).")
+def style_evaluation(context: AssetExecutionContext, config: EvaluateRunConfig) -> MaterializeResult:
+    from training.evaluate import evaluate_run
+
+    user_cfg = load_config()
+    run_dir = for_user(user_cfg, user_cfg.warehouse_root).run_dir
+    m = evaluate_run(run_dir, user_cfg.warehouse_root, max_examples=config.max_examples,
+                     max_new_tokens=config.max_new_tokens)
+    rows = ["| model | NLL | perplexity | Burrows' Delta | AUC real vs generated |", "| --- | --- | --- | --- | --- |"]
+    for name in ("base", "tuned"):
+        r = m[name]
+        rows.append(f"| {name} | {r['nll']} | {r['perplexity']} | {r['burrows_delta']} | {r['auc_real_vs_generated']} |")
+    return MaterializeResult(metadata={  # numbers only: examples stay in the HTML report
+        "metrics": MetadataValue.md("\n".join(rows)),
+        "n_examples": m["n_examples"],
+        "report": MetadataValue.path(str(run_dir / "eval" / "report.html")),
+        "warnings": MetadataValue.json(m.get("warnings") or []),
+    })

@@ -1,6 +1,7 @@
 """What is in the warehouse: row counts per layer, read from metadata (no message text)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -37,4 +38,18 @@ def warehouse_report(root: Path) -> list[str]:
         path = root / "datasets" / f"{split}.parquet"
         if path.exists():
             lines.append(f"  datasets/{split}.parquet: {pq.ParquetFile(path).metadata.num_rows} examples")
+    for metrics in sorted((root / "models").glob("*/metrics.json")):
+        lines.append(f"  models/{metrics.parent.name}: {_run_line(metrics.parent)}")
     return lines
+
+
+def _run_line(run_dir: Path) -> str:
+    m = json.loads((run_dir / "metrics.json").read_text())
+    loss = m.get("final_eval_loss")
+    line = f"adapter after {m.get('global_step')} steps" + (f", eval loss {loss:.3f}" if loss is not None else "")
+    evaluation = run_dir / "eval" / "metrics.json"
+    if evaluation.exists():
+        e = json.loads(evaluation.read_text())
+        line += (f"; perplexity base {e['base']['perplexity']:.2f} -> tuned {e['tuned']['perplexity']:.2f}, "
+                 f"report {evaluation.parent / 'report.html'}")
+    return line

@@ -1,4 +1,4 @@
-"""The whole graph, headless, on sample exports: ingest → dbt → datasets → LoRA adapter.
+"""The whole graph, headless, on sample exports: ingest → dbt → datasets → LoRA adapter → evaluation.
 
 One run in a temporary warehouse (the same path `make demo` takes), then a second materialization
 of the adapter that must not retrain because nothing changed.
@@ -28,9 +28,11 @@ def pipeline(tmp_path_factory):
         from dagster_defs.dbt_assets import dbt_resource
 
         assets = list(defs.assets)
-        config = RunConfig(ops={"lora_adapter": {"config": {"overrides": FAST}}})
+        config = RunConfig(ops={"lora_adapter": {"config": {"overrides": FAST}},
+                                "style_evaluation": {"config": {"max_examples": 12, "max_new_tokens": 8}}})
         first = materialize(assets, resources={"dbt": dbt_resource()}, run_config=config)
-        again = materialize(assets, resources={"dbt": dbt_resource()}, run_config=config,
+        again = materialize(assets, resources={"dbt": dbt_resource()},
+                            run_config=RunConfig(ops={"lora_adapter": {"config": {"overrides": FAST}}}),
                             selection=AssetSelection.assets(AssetKey("lora_adapter")))
         yield root / "wh", first, again
 
@@ -45,6 +47,9 @@ def test_every_stage_lands_its_output(pipeline):
     run_dir = wh / "models" / "tiny-cpu"
     assert (run_dir / "adapter_model.safetensors").exists() or list(run_dir.rglob("adapter_model.safetensors"))
     assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == 3
+    evaluation = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    assert evaluation["n_examples"] == 12 and {"nll", "burrows_delta"} <= set(evaluation["tuned"])
+    assert (run_dir / "eval" / "report.html").exists()
 
 
 def test_adapter_is_not_retrained_when_inputs_are_unchanged(pipeline):

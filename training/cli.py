@@ -44,7 +44,9 @@ def register(verbs, add_common) -> None:
     add_common(p)
     p.set_defaults(func=cmd_generate)
 
+    from .eval_cli import register as register_evaluate  # evaluate
     from .serve_cli import register as register_serve  # serve, reply
+    register_evaluate(verbs, add_common)
     register_serve(verbs, add_common)
 
 
