@@ -161,15 +161,15 @@ def _value(f: dataclasses.Field, value: Any, key: str):
 
 
 # dataclass field types are strings under `from __future__ import annotations`; resolve them once.
-def _resolve_types(cls):
+def resolve_types(cls) -> None:
     hints = get_type_hints(cls)
     for f in dataclasses.fields(cls):
         f.type = hints[f.name]
         if dataclasses.is_dataclass(f.type):
-            _resolve_types(f.type)
+            resolve_types(f.type)
 
 
-_resolve_types(Config)
+resolve_types(Config)
 
 
 def check_timezone(zone: str, key: str = "ingest.timezone") -> str:

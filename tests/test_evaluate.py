@@ -1,7 +1,6 @@
 """The whole evaluation on a tiny run trained on toy data: the tuned model must come out closer to
 the user's style than its base, the outputs keep their contract, the CLI verb works, the blind test
 round-trips. One short training shared by the module; HF_HUB_OFFLINE is set in conftest."""
-import argparse
 import json
 
 import pyarrow.parquet as pq
@@ -9,7 +8,7 @@ import pytest
 import torch
 
 from training.config import load_config
-from training.eval_cli import register
+from ingest.cli import main as ai_me
 from training.eval_likelihood import reply_nll
 from training.eval_report import SECTIONS
 from training.evaluate import evaluate_run
@@ -88,16 +87,7 @@ def test_reply_nll_is_the_models_own_loss_over_the_final_reply(run_dir):
 
 
 def run_cli(argv):
-    parser = argparse.ArgumentParser(prog="ai-me")
-    verbs = parser.add_subparsers(dest="verb", required=True)
-
-    def add_common(p):
-        p.add_argument("--config")
-        p.add_argument("--warehouse")
-
-    register(verbs, add_common)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return ai_me(argv)  # the real `ai-me` entry point
 
 
 def test_cli_blind_test_round_trips_and_prints_no_text(run_dir, evaluated, capsys, tmp_path):

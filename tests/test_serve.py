@@ -1,7 +1,6 @@
 """`ai-me serve` and `ai-me reply` on a tiny trained run: the official openai client against the
 running server, validation errors, the API key, 20 concurrent requests, a client that leaves
 mid-stream, and the chat page in headless Chromium."""
-import argparse
 import asyncio
 import contextlib
 import json
@@ -20,7 +19,8 @@ import uvicorn
 
 from training.config import load_config
 from training.generate import reply
-from training.serve_cli import API_KEY_ENV, register
+from ingest.cli import main as ai_me
+from training.serve_cli import API_KEY_ENV
 from training.toy_data import write_toy_datasets
 from training.train import main
 
@@ -34,16 +34,7 @@ INCOMING = "Are you coming tonight?"
 
 
 def cli(argv):
-    parser = argparse.ArgumentParser(prog="ai-me")
-    verbs = parser.add_subparsers(required=True)
-
-    def add_common(p):
-        p.add_argument("--config")
-        p.add_argument("--warehouse")
-
-    register(verbs, add_common)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return ai_me(argv)  # the real `ai-me` entry point
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, get_type_hints
+from typing import Any, Iterable, Mapping
 
 import yaml
 
-from ingest.config import ConfigError
+from ingest.config import ConfigError, resolve_types
 
 from .prompt import DEFAULT_TEMPLATE, PLACEHOLDERS
 
@@ -307,13 +307,4 @@ def to_yaml(cfg: TrainConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
-# Field types are strings under `from __future__ import annotations`; resolve them once.
-def _resolve_types(cls) -> None:
-    hints = get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        f.type = hints[f.name]
-        if dataclasses.is_dataclass(f.type):
-            _resolve_types(f.type)
-
-
-_resolve_types(TrainConfig)
+resolve_types(TrainConfig)
