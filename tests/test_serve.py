@@ -5,11 +5,8 @@ import asyncio
 import contextlib
 import json
 import socket
-import subprocess
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
 import httpx
 import openai
@@ -17,6 +14,7 @@ import pytest
 import torch
 import uvicorn
 
+from browser import chromium, needs_chromium
 from training.config import load_config
 from training.generate import reply
 from ingest.cli import main as ai_me
@@ -24,7 +22,6 @@ from training.serve_cli import API_KEY_ENV
 from training.toy_data import write_toy_datasets
 from training.train import main
 
-CHROMIUM = Path("/usr/bin/chromium")
 TINY = {
     "tiny.vocab_size": 400, "tiny.hidden_size": 64, "tiny.num_heads": 2, "tiny.intermediate_size": 128,
     "tiny.pretrain_steps": 4, "tiny.pretrain_batch_size": 8, "train.max_length": 256, "train.batch_size": 8,
@@ -252,67 +249,7 @@ def test_reply_prints_one_reply_without_a_server(warehouse, served, capsys):
     assert capsys.readouterr().out == expected + "\n"
 
 
-class Tab:
-    """A Chromium tab driven over the DevTools protocol."""
-
-    def __init__(self, ws):
-        self.ws, self.last_id = ws, 0
-
-    def call(self, method: str, **params) -> dict:
-        self.last_id += 1
-        self.ws.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
-        for _ in range(1000):  # skip the events that arrive in between
-            message = json.loads(self.ws.recv(timeout=30))
-            if message.get("id") == self.last_id:
-                assert "error" not in message, message["error"]
-                return message["result"]
-        raise AssertionError(f"no answer to {method}")
-
-    def eval(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
-        assert "exceptionDetails" not in result, result["exceptionDetails"]
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str):
-        for _ in range(600):
-            if self.eval(expression):
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"still false: {expression}")
-
-
-@contextlib.contextmanager
-def chromium(url: str, profile: Path):
-    """Headless Chromium with a fresh profile showing `url`; yields its tab."""
-    from websockets.sync.client import connect
-
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
-    browser = subprocess.Popen([str(CHROMIUM), *flags, url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"  # Chromium writes the port it picked here
-        for _ in range(300):
-            if port_file.exists() and port_file.read_text().strip():
-                break
-            assert browser.poll() is None, "chromium exited"
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as answer:
-            tab = next(t for t in json.load(answer) if t["type"] == "page")
-        with connect(tab["webSocketDebuggerUrl"], max_size=None) as ws:
-            yield Tab(ws)
-    finally:
-        browser.terminate()
-        try:
-            browser.wait(10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-            browser.wait(10)
-
-
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                                                  "(apt-get install chromium)")
+@needs_chromium
 def test_chat_page_sends_a_message_and_shows_the_reply(served, client, tmp_path):
     message = 'see you <img src=x onerror="document.title=1"> tonight?'
     with chromium(served[0] + "/", tmp_path / "profile") as tab:
