@@ -14,7 +14,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 SAMPLES := warehouse/samples
 DEMO_MESSAGES ?= 5000
 
-.PHONY: install demo test dev bench browser clean
+.PHONY: install demo test fuzz dev bench browser clean
 
 install: $(STAMP)
 
@@ -27,13 +27,14 @@ $(STAMP): pyproject.toml
 		|| { cat $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
-# Dagster's run history holds event logs of our data: keep it inside the warehouse.
+# Dagster's run history holds event logs of our data: keep it inside the warehouse, owner-only
+# (Dagster creates its databases before our code sets the umask).
 $(DAGSTER_HOME)/dagster.yaml: dagster_home/dagster.yaml
-	@mkdir -p $(DAGSTER_HOME) && cp $< $@
+	@umask 077; mkdir -p $(DAGSTER_HOME) && cp $< $@
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	@$(VENV)/bin/ai-me sample-data $(SAMPLES) --messages $(DEMO_MESSAGES)
-	@AI_ME_CONFIG=$(SAMPLES)/ai_me.toml AI_ME_WAREHOUSE=$(CURDIR)/warehouse \
+	@umask 077; AI_ME_CONFIG=$(SAMPLES)/ai_me.toml AI_ME_WAREHOUSE=$(CURDIR)/warehouse \
 		$(VENV)/bin/dagster asset materialize -m dagster_defs.definitions --select '*' >warehouse/demo.log 2>&1 \
 		|| { tail -50 warehouse/demo.log; echo "demo failed: full log in warehouse/demo.log"; exit 1; }
 	@$(VENV)/bin/ai-me status --warehouse warehouse
@@ -41,13 +42,19 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 test: install browser
 	@HF_HUB_OFFLINE=1 $(PY) -m pytest
 
+# Longer robustness runs: the fuzz and property tests of the ingesters with thousands of examples
+# (the hypothesis profile "fuzz", tests/conftest.py); FUZZ_ARGS passes more pytest options.
+fuzz: install
+	@HF_HUB_OFFLINE=1 HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/test_fuzz.py tests/test_whatsapp_properties.py \
+		tests/test_meta_properties.py tests/test_sanitization.py $(FUZZ_ARGS)
+
 # Browser tests drive Debian's chromium (never a downloaded browser); without it they skip.
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 \
 		|| echo "chromium could not be installed: browser tests will be skipped"
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	@AI_ME_WAREHOUSE=$${AI_ME_WAREHOUSE:-$(CURDIR)/warehouse} $(VENV)/bin/dagster dev -h 127.0.0.1 -p $${PORT:-3000}
+	@umask 077; AI_ME_WAREHOUSE=$${AI_ME_WAREHOUSE:-$(CURDIR)/warehouse} $(VENV)/bin/dagster dev -h 127.0.0.1 -p $${PORT:-3000}
 
 bench: install
 	@$(PY) benchmarks/run.py $(if $(N),--messages $(N))

@@ -1,17 +1,22 @@
 """The Dagster code location: `dagster dev` in the repo root loads `defs` from here.
 
 Ingest assets (raw/<platform>, keys equal to the dbt source keys) feed the dbt models, whose
-training_examples feed the LoRA adapter and its style evaluation; the dbt data tests and the raw-file checks are asset checks. Config comes from $AI_ME_CONFIG (else
-./ai_me.toml), the warehouse from the config or $AI_ME_WAREHOUSE, read at run time.
+training_examples feed the LoRA adapter and its style evaluation; the dbt data tests and the
+raw-file checks are asset checks. The new_exports sensor lands changed exports and rebuilds the
+models downstream. Config comes from $AI_ME_CONFIG (else ./ai_me.toml), the warehouse from the
+config or $AI_ME_WAREHOUSE.
 """
 from dagster import Definitions
 
 from .dbt_assets import dbt_models, dbt_resource
 from .ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
+from .resources import duckdb_resource
+from .sensors import new_exports
 from .training_assets import lora_adapter, style_evaluation
 
 defs = Definitions(
     assets=[*INGEST_ASSETS, dbt_models, lora_adapter, style_evaluation],
     asset_checks=RAW_SCHEMA_CHECKS,
-    resources={"dbt": dbt_resource()},
+    sensors=[new_exports],
+    resources={"dbt": dbt_resource(), "duckdb": duckdb_resource()},
 )

@@ -5,6 +5,7 @@ default and skipped when neither the datasets nor the resolved config changed si
 (set `retrain: true` in the run config to force it).
 """
 
+import base64
 import hashlib
 import json
 
@@ -65,7 +66,17 @@ def _metadata(run_dir, m: dict) -> dict:
         "eval_loss": f"{m.get('initial_eval_loss')} -> {m.get('final_eval_loss')}",
         "examples": MetadataValue.json(m.get("data") or {}),
     }
+    curve = run_dir / "loss_curve.png"
+    if curve.exists():
+        metadata["loss_curve"] = loss_curve_markdown(curve)
     return {k: v for k, v in metadata.items() if v is not None}
+
+
+def loss_curve_markdown(png) -> MetadataValue:
+    """The run's loss curve (training.logs.plot_losses) inline, as a data URI: the Dagster UI shows
+    it on the asset page without serving files from the warehouse."""
+    data = base64.b64encode(png.read_bytes()).decode()
+    return MetadataValue.md(f"![train and eval loss by step](data:image/png;base64,{data})")
 
 
 class EvaluateRunConfig(Config):
@@ -85,10 +96,16 @@ def style_evaluation(context: AssetExecutionContext, config: EvaluateRunConfig) 
     rows = ["| model | NLL | perplexity | Burrows' Delta | AUC real vs generated |", "| --- | --- | --- | --- | --- |"]
     for name in ("base", "tuned"):
         r = m[name]
-        rows.append(f"| {name} | {r['nll']} | {r['perplexity']} | {r['burrows_delta']} | {r['auc_real_vs_generated']} |")
+        cells = (r["nll"], r["perplexity"], r["burrows_delta"], r["auc_real_vs_generated"])
+        rows.append(f"| {name} | " + " | ".join(_number(v) for v in cells) + " |")
     return MaterializeResult(metadata={  # numbers only: examples stay in the HTML report
         "metrics": MetadataValue.md("\n".join(rows)),
         "n_examples": m["n_examples"],
         "report": MetadataValue.path(str(run_dir / "eval" / "report.html")),
         "warnings": MetadataValue.json(m.get("warnings") or []),
     })
+
+
+def _number(value) -> str:
+    """Three decimals; a metric too few examples could give (null in metrics.json) shows as n/a."""
+    return "n/a" if value is None else f"{value:.3f}"

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         verbs.choices[name].set_defaults(func=func)
     from training.cli import register as register_training  # train, export, generate, ...
     register_training(verbs, _common)
+    from .purge import register as register_purge
+    register_purge(verbs)
     return parser
 
 

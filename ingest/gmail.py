@@ -40,6 +40,7 @@ from .html_text import html_to_text
 from .identity import Me, norm_email
 from .mbox_reader import MAX_MESSAGE_BYTES, RawMessage, check_mbox, envelope_timestamp_ms, read_mbox
 from .schema import RAW_SCHEMA
+from .text import neutralise
 
 CHUNK_MESSAGES = 2_000         # rows per batch when parsing in this process (at most ~4 MiB of mail)
 CHUNK_BYTES = 4 << 20
@@ -301,7 +302,7 @@ def parse_message(raw: RawMessage, mine: frozenset[str]) -> Message | str:
     sender = senders[0] if senders else (_header_text(headers.get(b"from")) or None)
     participants = _unique(senders + _addresses(headers.get(b"to")) + _addresses(headers.get(b"cc")))
     labels = _labels(headers.get(b"x-gmail-labels"))
-    subject = _header_text(headers.get(b"subject")) if b"subject" in headers else None
+    subject = neutralise(_header_text(headers.get(b"subject"))) if b"subject" in headers else None
     message_id = _first_id(headers.get(b"message-id")) or _decoded(headers.get(b"message-id", b"").strip())
     if not message_id:
         message_id = "gmail-hash:" + hashlib.blake2b(
@@ -322,7 +323,7 @@ def parse_message(raw: RawMessage, mine: frozenset[str]) -> Message | str:
         is_automated=_is_automated(headers, sender, labels),
         content_type="calendar" if mime.calendar else "email",
         body_raw=body_raw,
-        body_text=extracted.text if extracted else None,
+        body_text=neutralise(extracted.text) if extracted else None,
         flags=flags,
     )
 

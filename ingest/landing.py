@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .base import ExportError, ExportInput, Ingester, ParseContext, Reject
-from .schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA
+from .schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
 
 ROW_GROUP_ROWS = 128_000
 ROW_GROUP_BYTES = 64 << 20  # big group chats repeat many participants per row: cap memory too
@@ -56,6 +56,7 @@ class AtomicParquetWriter:
         self.final, self.schema = final, schema
         self.tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         private_dir(final.parent)
+        _remove_stale_temp_files(final)
         fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._file = os.fdopen(fd, "wb")
         self._writer = pq.ParquetWriter(
@@ -95,6 +96,25 @@ class AtomicParquetWriter:
             self.tmp.unlink(missing_ok=True)
 
 
+def _remove_stale_temp_files(final: Path) -> None:
+    """Delete the temp files a killed ingest of the same export left behind (its process is gone);
+    readers never see them (dot-names ending .tmp match no *.parquet glob), but they take space."""
+    for stale in final.parent.glob(f".{final.name}.*.tmp"):
+        pid = stale.name[len(final.name) + 2:-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:   # exists, owned by someone else
+        return True
+    return True
+
+
 def to_raw_table(batch, platform: str, export_id: str) -> pa.Table:
     """Complete a parser batch to the raw schema: constants, defaults, casts, contract checks."""
     if isinstance(batch, dict):
@@ -126,6 +146,10 @@ def to_raw_table(batch, platform: str, export_id: str) -> pa.Table:
         bad = pc.invert(pc.is_in(table[name], pa.array(allowed)))
         if pc.any(bad).as_py():
             raise LandingError(f"{platform} parser produced an unknown {name}")
+    if n:
+        low, high = pc.min_max(table["timestamp_ms"]).values()
+        if low.as_py() < TIMESTAMP_MS_RANGE[0] or high.as_py() > TIMESTAMP_MS_RANGE[1]:
+            raise LandingError(f"{platform} parser produced a timestamp_ms outside the years 1 to 9999")
     return table
 
 

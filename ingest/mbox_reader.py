@@ -56,7 +56,9 @@ def envelope_timestamp_ms(envelope: bytes) -> int | None:
         return None
     month = _MONTHS.get(m[1].lower())
     day, hour, minute, second, year = int(m[2]), int(m[3]), int(m[4]), int(m[5] or 0), int(m[7])
-    if not month or not (1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+    # the years Date headers are read in (gmail._usual_date_ms): year 0000 or 9999 would land a
+    # time no timestamp type holds and fail the dbt build
+    if not month or not (1 <= day <= 31 and hour < 24 and minute < 60 and second < 61 and 1970 <= year <= 2200):
         return None
     offset = 0
     if m[6]:

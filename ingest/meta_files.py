@@ -9,6 +9,7 @@ layouts (or a folder inside one) works; every other file is ignored.
 from __future__ import annotations
 
 import contextlib
+import lzma
 import re
 import zipfile
 import zlib
@@ -87,7 +88,7 @@ def _no_messages(where: Path, html: bool) -> None:
 def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError) as e:   # e.g. "zip file version 11.0"
         raise ExportError(path, None, f"not a readable zip archive ({e})") from None
 
 
@@ -148,7 +149,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         with zf.open(info) as f:
             return f.read()
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as e:
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError, OSError) as e:
         raise UnreadableFile(f"corrupt zip member ({type(e).__name__}: {e})") from None
 
 

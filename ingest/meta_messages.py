@@ -28,7 +28,8 @@ import xxhash
 from .base import Reject
 from .identity import Me
 from .meta_text import Repairer
-from .schema import REACTION_TYPE
+from .schema import REACTION_TYPE, TIMESTAMP_MS_RANGE
+from .text import neutralise_column
 
 # System lines Meta writes as ordinary messages (English exports). A cheap keyword search first
 # (RE2, on the whole column), then the exact sentence shapes, so writing that merely mentions a
@@ -265,8 +266,39 @@ def _screen(msgs: list, shape: Shape, ref: str) -> tuple[list[int], list[Reject]
             keep.append(i)
         except (BadMessage, TypeError, AttributeError, KeyError, IndexError) as e:
             reason = str(e) if isinstance(e, BadMessage) else f"unexpected message structure ({type(e).__name__})"
-            rejects.append(Reject(f"{ref}#messages[{i}]", reason, json.dumps(m)))
+            rejects.append(Reject(f"{ref}#messages[{i}]", reason, _dumps(m)))
     return keep, rejects
+
+
+class _Literal(str):
+    """JSON punctuation on _dumps' stack, told apart from string values."""
+
+
+def _dumps(value) -> str:
+    """json.dumps, also of a value nested deeper than Python's recursion limit: orjson reads up to
+    1024 levels, json.dumps recurses once per level and raises RecursionError near 1000."""
+    try:
+        return json.dumps(value)
+    except RecursionError:
+        pass
+    out, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Literal):
+            out.append(item)
+        elif isinstance(item, (list, dict)):
+            pairs = item.items() if isinstance(item, dict) else ((None, v) for v in item)
+            parts: list = []
+            for key, v in pairs:
+                parts += [_Literal(",")] if parts else []
+                parts += [_Literal(json.dumps(str(key)) + ":")] if key is not None else []
+                parts.append(v)
+            stack.append(_Literal("}" if isinstance(item, dict) else "]"))
+            stack.extend(reversed(parts))
+            out.append("{" if isinstance(item, dict) else "[")
+        else:
+            out.append(json.dumps(item))
+    return "".join(out)
 
 
 def _check(m, shape: Shape) -> None:
@@ -276,6 +308,8 @@ def _check(m, shape: Shape) -> None:
     ts = m.get(shape.timestamp)
     if type(ts) is not int or not -2**63 <= ts < 2**63:
         raise BadMessage(f"{shape.timestamp} is missing or not an integer")
+    if not TIMESTAMP_MS_RANGE[0] <= ts <= TIMESTAMP_MS_RANGE[1]:
+        raise BadMessage(f"{shape.timestamp} is out of range (not in the years 1 to 9999)")
     for key in (shape.sender, shape.text):
         if m.get(key) is not None and type(m[key]) is not str:
             raise BadMessage(f"{key} is not a string")
@@ -321,7 +355,7 @@ class _File:
             "direction": directions,
             "participants": pa.array([self.participants] * n, pa.list_(pa.string())),
             "body_raw": body_raw,
-            "body_text": self._patched(read.texts, text_over),
+            "body_text": neutralise_column(self._patched(read.texts, text_over)),
             "content_type": pa.array(kinds, pa.string()),
             "conversation_title": pa.repeat(pa.scalar(self.title, pa.string()), n),
             "reactions": pa.array(read.reactions, _REACTIONS),
@@ -337,6 +371,9 @@ class _File:
             repaired = self.people.repairer.repair_column(texts)
             senders = pa.array(list(map(dict.get, msgs, repeat(shape.sender))), pa.string())
             if ts.type != pa.int64() or ts.null_count:
+                raise Irregular
+            low, high = pc.min_max(ts).values()
+            if low.as_py() < TIMESTAMP_MS_RANGE[0] or high.as_py() > TIMESTAMP_MS_RANGE[1]:
                 raise Irregular
             specials = {i: shape.special(msgs[i], texts[i] or None) for i in shape.to_look_at(msgs)}
             reactions, flags = self._reactions(list(map(dict.get, msgs, repeat("reactions"))))

@@ -55,8 +55,11 @@ def ingest_platform(platform: str, paths: list[Path], cfg: Config, *, me_names: 
     except ExportError as e:
         report.errors.append(str(e))
         exports = []
+    except OSError as e:
+        report.errors.append(_unreadable(e, paths[0] if paths else "."))
+        exports = []
     order = date_order or cfg.ingest.date_order
-    with tqdm(total=sum(f.stat().st_size for e in exports for f in e.files), unit="B", unit_scale=True,
+    with tqdm(total=sum(f.stat().st_size for e in exports for f in e.files if f.exists()), unit="B", unit_scale=True,
               desc=f"ingest {platform}", disable=not progress, leave=False) as bar:
         for export in exports:
             ctx = ParseContext(platform=platform, me=cfg.identity(me_names),
@@ -66,5 +69,12 @@ def ingest_platform(platform: str, paths: list[Path], cfg: Config, *, me_names: 
                 report.results.append(land(ingester, export, warehouse, ctx))
             except ExportError as e:
                 report.errors.append(str(e))
+            except OSError as e:  # a file that cannot be read or written (permissions, I/O error, disk full)
+                report.errors.append(_unreadable(e, export.root))
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _unreadable(error: OSError, fallback) -> str:
+    """The one-line error for an OSError: the file it names and why (never file content)."""
+    return str(ExportError(error.filename or fallback, None, f"I/O error: {error.strerror or type(error).__name__}"))

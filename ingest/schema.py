@@ -62,3 +62,8 @@ REJECT_COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("raw", pa.string(), True, "The rejected input itself, so nothing is lost (stays in the warehouse)."),
 )
 REJECT_SCHEMA = pa.schema([pa.field(n, t, nullable=nl) for n, t, nl, _ in REJECT_COLUMNS])
+
+
+# timestamp_ms must be a time a timestamp type holds (years 1 to 9999): dbt staging makes it one, and
+# a single value beyond would fail the whole build. Parsers reject such records; the landing checks.
+TIMESTAMP_MS_RANGE = (-62135596800000, 253402300799999)

@@ -25,7 +25,7 @@ import xxhash
 
 from .base import ExportError, ExportInput, Ingester, ParseContext, ParseItem, Reject
 from .schema import CONTENT_TYPES, DIRECTIONS
-from .text import strip_bidi
+from .text import neutralise_column, strip_bidi
 from .whatsapp_content import CANDIDATE_RE, classify_candidate
 from .whatsapp_headers import Scan, detect_variant, scan_block
 from .whatsapp_source import ChatSource, discover, open_chat, read_after
@@ -82,10 +82,12 @@ class _ChatParser:
     def __init__(self, source: ChatSource, ctx: ParseContext):
         self.src, self.ctx = source, ctx
         with source.open() as f:
-            sample = f.read(SAMPLE_BYTES).decode("utf-8", errors="replace")
-        variant = detect_variant(sample)
+            head = f.read(SAMPLE_BYTES)
+        variant = detect_variant(head.decode("utf-8", errors="replace"))
         if variant is None:
-            raise ExportError(source.display, None, "not a WhatsApp chat export: no message header found")
+            utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))   # re-saved by an editor; WhatsApp writes UTF-8
+            raise ExportError(source.display, None, "not a WhatsApp chat export: " + (
+                "the file is UTF-16 text, save it as UTF-8" if utf16 else "no message header found"))
         self.variant, self.regex = variant, variant.regex()
         self.conversation_id = conversation_id(source.title)
         self.clock = LocalClock(ctx.timezone)
@@ -208,7 +210,7 @@ class _ChatParser:
             "direction": _dictionary(mine[codes].view(np.int8), DIRECTIONS),
             "participants": everyone,
             "body_raw": texts,
-            "body_text": body_text,
+            "body_text": neutralise_column(body_text),
             "content_type": content,
             "conversation_title": _constant(self.src.title, n),
             "is_edited": pa.array(edited, pa.bool_()),

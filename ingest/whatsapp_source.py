@@ -6,9 +6,11 @@ The chat's name (and so its conversation id) comes from the file name, which Wha
 """
 from __future__ import annotations
 
+import lzma
 import re
 import unicodedata
 import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -20,6 +22,7 @@ from .text import strip_bidi
 CHAT_SUFFIXES = (".txt", ".zip")
 MAX_MEMBER_BYTES = 2 << 30   # a chat text above 2 GiB uncompressed is not a real export
 IOS_MEMBER = "_chat.txt"
+_READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
 # "WhatsApp Chat with X" and its translations; iOS writes "WhatsApp Chat - X".
 _TITLE_RE = re.compile(
@@ -67,16 +70,30 @@ def open_chat(export: ExportInput) -> Iterator[ChatSource]:
                          lambda: open(path, "rb"))
         return
     try:
-        with zipfile.ZipFile(path) as zf:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, NotImplementedError, ValueError) as e:   # e.g. "zip file version 11.0"
+        raise ExportError(path, None, f"not a readable zip file ({e})") from None
+    member = None
+    try:
+        with zf:
             member = _chat_member(zf, path)
             title = chat_title(member.filename, path)
             scale = member.compress_size / member.file_size if member.file_size else 1.0
             # zipfile stops at the size the header declares and then checks the CRC, so a lying
             # header ends in BadZipFile rather than in unbounded reading
             yield ChatSource(f"{path.name}!{member.filename}", title, member.file_size, scale,
-                             lambda: zf.open(member))
+                             lambda: _open_member(zf, member, path))
     except zipfile.BadZipFile as e:
         raise ExportError(path, None, f"not a readable zip file ({e})") from None
+    except (zlib.error, lzma.LZMAError, EOFError, OSError) as e:   # damaged data, found while the chat is read
+        raise ExportError(path, member and member.filename, f"corrupt zip member ({type(e).__name__}: {e})") from None
+
+
+def _open_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path) -> BinaryIO:
+    try:
+        return zf.open(member)
+    except (NotImplementedError, RuntimeError) as e:   # flags zipfile cannot handle (patched data, encryption)
+        raise ExportError(path, member.filename, f"cannot read the chat text from the zip ({e})") from None
 
 
 def _chat_member(zf: zipfile.ZipFile, path: Path) -> zipfile.ZipInfo:
@@ -91,6 +108,11 @@ def _chat_member(zf: zipfile.ZipFile, path: Path) -> zipfile.ZipInfo:
                else "several .txt files, none named like a chat" if safe else "no chat .txt file")
         raise ExportError(path, None, f"not a WhatsApp chat export zip: {why}")
     member = chosen[0]
+    if member.flag_bits & 0x1:
+        raise ExportError(path, member.filename, "the chat text is encrypted (a password-protected zip)")
+    if member.compress_type not in _READABLE_METHODS:
+        raise ExportError(path, member.filename, f"the chat text uses zip compression method "
+                                                 f"{member.compress_type}, which cannot be read")
     if member.file_size > MAX_MEMBER_BYTES:
         raise ExportError(path, member.filename, f"chat text of {member.file_size} bytes exceeds the "
                                                  f"{MAX_MEMBER_BYTES} byte limit")

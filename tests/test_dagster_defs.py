@@ -137,6 +137,9 @@ def test_tracked_instance_config_turns_telemetry_off(tmp_path):
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.telemetry_enabled is False
+        # the sensor's runs, each ending in a dbt build, never write the DuckDB file side by side
+        assert instance.get_concurrency_config().run_queue_config.tag_concurrency_limits == \
+            [{"key": "dagster/sensor_name", "value": "new_exports", "limit": 1}]
 
 
 def test_unconfigured_platform_is_skipped(env):
@@ -197,9 +200,11 @@ def test_schema_problems_name_columns_only():
 def test_materialize_lands_builds_and_checks(env):
     from dagster_defs.dbt_assets import dbt_models, dbt_resource
     from dagster_defs.ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
+    from dagster_defs.resources import duckdb_resource
 
     _, warehouse = env
-    result = materialize([*INGEST_ASSETS, *RAW_SCHEMA_CHECKS, dbt_models], resources={"dbt": dbt_resource()})
+    result = materialize([*INGEST_ASSETS, *RAW_SCHEMA_CHECKS, dbt_models],
+                         resources={"dbt": dbt_resource(), "duckdb": duckdb_resource()})
     assert result.success
 
     by_key = {e.materialization.asset_key: e.materialization.metadata
@@ -209,6 +214,12 @@ def test_materialize_lands_builds_and_checks(env):
     assert by_key[AssetKey(["raw", "gmail"])]["skipped"].value == "no export configured"
     assert AssetKey("stg_whatsapp__messages") in by_key
     assert SECRET not in repr(by_key)
+    # tables carry their row count (views do not: counting one reruns it); the dataset its split sizes
+    assert by_key[AssetKey("int_conversations")]["dagster/row_count"].value == 1
+    assert "dagster/row_count" not in by_key[AssetKey("messages")]  # a view
+    examples = by_key[AssetKey("training_examples")]
+    assert [examples[f"{s}_examples"].value for s in ("train", "val", "test")] == [1, 0, 0]
+    assert examples["dagster/row_count"].value == 1
 
     checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
     assert checks[("raw/whatsapp", "all_records_accounted")]

@@ -1,4 +1,5 @@
 """The raw landing: batching, atomic rename, idempotent re-ingest, rejects and reconciliation."""
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -121,3 +122,43 @@ def test_files_are_owner_only(tmp_path):
     assert result.path.stat().st_mode & 0o777 == 0o600
     assert result.reject_path.stat().st_mode & 0o777 == 0o600
     assert (wh / "raw" / "whatsapp").stat().st_mode & 0o777 == 0o700
+
+
+def test_rows_landed_beyond_the_records_counted_fail_loudly(tmp_path):
+    """Reconciliation holds both ways: rows landed that the parser never counted are a bug as well."""
+    def uncounted(export, ctx):
+        ctx.records_in = 1
+        yield {"conversation_id": ["c", "c"], "message_id": ["m1", "m2"], "timestamp_ms": [1, 2],
+               "direction": ["inbound"] * 2, "participants": [[], []], "content_type": ["text"] * 2,
+               "source_ref": ["x:1", "x:2"]}
+        yield Reject("x:3", "no separator", "raw")
+    bad = Ingester("whatsapp", TOY.discover, uncounted)
+    src = tmp_path / "x.txt"
+    src.write_text("x")
+    with pytest.raises(landing.LandingError, match="found 1 records but landed 2 and rejected 1"):
+        landing.land(bad, bad.discover([src])[0], tmp_path / "wh", ParseContext("whatsapp", Me()))
+    assert not list((tmp_path / "wh" / "raw" / "whatsapp").iterdir())
+    assert not (tmp_path / "wh" / "rejects" / "whatsapp").exists() or not list(
+        (tmp_path / "wh" / "rejects" / "whatsapp").iterdir())
+
+
+def test_times_no_timestamp_type_holds_are_a_contract_violation():
+    row = {"conversation_id": ["c"], "message_id": ["m"], "timestamp_ms": [2**62], "direction": ["inbound"],
+           "participants": [[]], "content_type": ["text"], "source_ref": ["x"]}
+    with pytest.raises(landing.LandingError, match="outside the years 1 to 9999"):
+        landing.to_raw_table(row, "whatsapp", "e1")
+
+
+def test_temp_files_of_a_killed_ingest_are_removed_by_the_next_one(tmp_path):
+    """A killed ingest leaves .<export_id>.parquet.<pid>.tmp (never matched by *.parquet globs); the
+    next landing of that export removes it unless its process still runs."""
+    result, wh = run(tmp_path, "A|1\n")
+    folder = result.path.parent
+    dead = folder / f".{result.path.name}.{2**22 + 12345}.tmp"   # above the kernel's pid_max: no such process
+    alive = folder / f".{result.path.name}.{os.getppid()}.tmp"   # a running process: maybe still writing
+    other = folder / ".someone-else.parquet.1.tmp"
+    for f in (dead, alive, other):
+        f.write_bytes(b"PAR1 half written")
+    assert sorted(folder.glob("*.parquet")) == [result.path]
+    run(tmp_path, "A|1\n")
+    assert not dead.exists() and alive.exists() and other.exists()
