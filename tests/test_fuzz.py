@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import tempfile
 import tracemalloc
@@ -20,23 +19,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from fuzzing import FUZZING, examples
 from ingest import meta_files, whatsapp_source
 from ingest.config import Config
 from ingest.runner import IngestReport, ingest_platform
 from ingest.schema import RAW_SCHEMA, REJECT_SCHEMA
 
 SECRET = "Zq7secret"   # planted in message text: must never reach an error, note or reject reason
-FUZZING = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")   # zips built with repeated names
-
-
-def examples(n: int) -> settings:
-    """n examples by default; under the fuzz profile its own (much larger) max_examples."""
-    base = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    return base if FUZZING else settings(base, max_examples=n)
 
 
 # --- the outcome every input must end in ------------------------------------------------------------

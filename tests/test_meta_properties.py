@@ -8,9 +8,10 @@ from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fuzzing import examples
 from ingest.base import ParseContext
 from ingest.identity import Me
 from ingest.landing import land
@@ -23,7 +24,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "meta"
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)))
 # No deadlines: the machine is shared and pyarrow's first call alone takes a good part of a second.
 FAST = settings(deadline=None)
-SLOW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = examples(40)
 
 
 def meta_escaped(s: str) -> str:

@@ -6,12 +6,13 @@ from pathlib import Path
 from unittest.mock import patch
 
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import numpy as np
 import pyarrow as pa
 
+from fuzzing import examples
 from ingest import landing, whatsapp
 from ingest.base import ExportError, ParseContext
 from ingest.identity import Me
@@ -19,7 +20,7 @@ from ingest.whatsapp import INGESTER
 from ingest.whatsapp_content import classify
 
 NAME = "WhatsApp Chat with Alex Morgan.txt"
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = examples(60)
 
 # Header lines of one variant, with real and impossible dates and times, and text that may look
 # like a header of another variant or hold markers.
