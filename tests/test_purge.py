@@ -20,6 +20,23 @@ def _write(path: Path, size: int) -> Path:
     return path
 
 
+LAYOUT = {  # path in the warehouse: size in bytes
+    "raw/whatsapp/a.parquet": 100,
+    "raw/gmail/b.parquet": 50,
+    "rejects/gmail/b.parquet": 7,
+    "ai_me.duckdb": 1000,
+    "ai_me.duckdb.wal": 10,
+    "enrich/text_lang/part-1.parquet": 20,
+    "dbt/target/run_results.json": 30,
+    "dbt/logs/dbt.log": 40,
+    ".dagster/dagster.yaml": 5,
+    ".dagster/history/runs.db": 60,
+    "datasets/train.parquet": 200,
+    "datasets/counts.json": 9,
+    ".cache/datasets/parquet/x.arrow": 300,
+}
+
+
 @pytest.fixture
 def wh(tmp_path, monkeypatch):
     """A warehouse laid out as the pipeline leaves it, plus a file outside it and links to it."""
@@ -27,19 +44,8 @@ def wh(tmp_path, monkeypatch):
     monkeypatch.delenv("AI_ME_CONFIG", raising=False)
     root = tmp_path / "wh"
     monkeypatch.setenv("AI_ME_WAREHOUSE", str(root))
-    _write(root / "raw/whatsapp/a.parquet", 100)
-    _write(root / "raw/gmail/b.parquet", 50)
-    _write(root / "rejects/gmail/b.parquet", 7)
-    _write(root / "ai_me.duckdb", 1000)
-    _write(root / "ai_me.duckdb.wal", 10)
-    _write(root / "enrich/text_lang/part-1.parquet", 20)
-    _write(root / "dbt/target/run_results.json", 30)
-    _write(root / "dbt/logs/dbt.log", 40)
-    _write(root / ".dagster/dagster.yaml", 5)
-    _write(root / ".dagster/history/runs.db", 60)
-    _write(root / "datasets/train.parquet", 200)
-    _write(root / "datasets/counts.json", 9)
-    _write(root / ".cache/datasets/parquet/x.arrow", 300)
+    for rel, size in LAYOUT.items():
+        _write(root / rel, size)
     run = root / "models" / RUN
     adapter_files = ["adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "tokenizer_config.json",
                      "chat_template.jinja", "run.json", "config.yaml", "README.md", "metrics.json"]
