@@ -68,15 +68,14 @@ def _metadata(run_dir, m: dict) -> dict:
     }
     curve = run_dir / "loss_curve.png"
     if curve.exists():
-        metadata["loss_curve"] = loss_curve_markdown(curve)
+        metadata["loss_curve"] = png_markdown(curve.read_bytes(), "train and eval loss by step")
     return {k: v for k, v in metadata.items() if v is not None}
 
 
-def loss_curve_markdown(png) -> MetadataValue:
-    """The run's loss curve (training.logs.plot_losses) inline, as a data URI: the Dagster UI shows
-    it on the asset page without serving files from the warehouse."""
-    data = base64.b64encode(png.read_bytes()).decode()
-    return MetadataValue.md(f"![train and eval loss by step](data:image/png;base64,{data})")
+def png_markdown(png: bytes, alt: str) -> MetadataValue:
+    """A plot inline, as a data URI: the Dagster UI shows it on the asset page without serving
+    files from the warehouse."""
+    return MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 class EvaluateRunConfig(Config):
@@ -87,6 +86,7 @@ class EvaluateRunConfig(Config):
 @asset(key=AssetKey("style_evaluation"), deps=[AssetKey("lora_adapter")], group_name="training",
        description="How close the tuned model writes to you vs its base (warehouse/models/<run>/eval/).")
 def style_evaluation(context: AssetExecutionContext, config: EvaluateRunConfig) -> MaterializeResult:
+    from training.eval_report import delta_plot
     from training.evaluate import evaluate_run
 
     user_cfg = load_config()
@@ -100,6 +100,7 @@ def style_evaluation(context: AssetExecutionContext, config: EvaluateRunConfig) 
         rows.append(f"| {name} | " + " | ".join(_number(v) for v in cells) + " |")
     return MaterializeResult(metadata={  # numbers only: examples stay in the HTML report
         "metrics": MetadataValue.md("\n".join(rows)),
+        "delta_plot": png_markdown(delta_plot(m), "Burrows' Delta to your real replies, base and tuned"),
         "n_examples": m["n_examples"],
         "report": MetadataValue.path(str(run_dir / "eval" / "report.html")),
         "warnings": MetadataValue.json(m.get("warnings") or []),

@@ -80,6 +80,8 @@ def test_metadata_shows_counts_curves_and_metrics_never_text(pipeline):
     assert curve.value.startswith("![train and eval loss by step](data:image/png;base64,iVBORw0KGgo")  # PNG magic
     table = meta["style_evaluation"]["metrics"].value
     assert "| tuned |" in table and "| base |" in table
+    assert meta["style_evaluation"]["delta_plot"].value.startswith("![Burrows' Delta to your real replies, base and "
+                                                                   "tuned](data:image/png;base64,iVBORw0KGgo")
 
     # No message text anywhere: no reply or context turn of any split shows up in any metadata.
     shown = repr(meta)

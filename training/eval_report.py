@@ -80,7 +80,7 @@ def _delta(m: dict) -> str:
     return ("<h2 id='delta'>Burrows' Delta</h2><p>Mean absolute difference of z-scored frequencies of the "
             "most frequent words and punctuation, generated replies against your real ones.</p>"
             f"<table><tr><th>platform</th><th>base</th><th>tuned</th></tr>{per_platform}</table>"
-            + _img(_delta_plot(m)))
+            + _img(delta_plot(m)))
 
 
 def _authorship(m: dict) -> str:
@@ -137,7 +137,7 @@ def _habit_plot(m: dict) -> bytes:
     return _png(fig)
 
 
-def _delta_plot(m: dict) -> bytes:
+def delta_plot(m: dict) -> bytes:
     fig, ax = _figure()
     values = [m[k]["burrows_delta"] for k in ("base", "tuned")]
     errors = [[max(0.0, v - m[k]["burrows_delta_ci"][0]) for k, v in zip(("base", "tuned"), values)],
