@@ -6,7 +6,10 @@ these tests exercise the wiring, not any one platform's parser.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -91,6 +94,17 @@ def test_definitions_load_with_every_asset(defs):
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {f"raw/{p}" for p in PLATFORMS} | {f"stg_{p}__messages" for p in PLATFORMS} <= keys
+
+
+def test_dagster_cli_validates_the_definitions(tmp_path):
+    """What `dagster dev` and `make demo` load, checked by Dagster's own CLI in a fresh process."""
+    dagster = Path(sys.executable).with_name("dagster")
+    shutil.copy(Path(__file__).parents[1] / "dagster_home" / "dagster.yaml", tmp_path)   # telemetry off
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    proc = subprocess.run([str(dagster), "definitions", "validate", "-m", "dagster_defs.definitions"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "All code locations passed validation" in proc.stdout + proc.stderr
 
 
 def test_ingest_assets_feed_the_staging_models(defs):
