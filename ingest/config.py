@@ -73,6 +73,7 @@ class DatasetConfig:
     token_budget: int = 1024          # per example (about 4 characters a token); context is cut, never the reply
     # Placeholders: {me}, {chat} (e.g. "a WhatsApp chat"), {partner}, {size} ("1:1" or "group of N").
     system_prompt: str = "You are {me}. Reply as {me} would in {chat} with {partner} ({size})."
+    min_train_examples: int = 100     # fewer replies of mine in the train split: dbt warns (too few to learn a style)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,8 @@ def _validate(cfg: Config) -> Config:
     for name in ("context_turns", "session_gap_hours", "turn_gap_minutes", "token_budget"):
         if getattr(cfg.dataset, name) <= 0:
             raise ConfigError(f"dataset.{name} must be > 0")
+    if cfg.dataset.min_train_examples < 0:
+        raise ConfigError("dataset.min_train_examples must be >= 0")
     try:
         cfg.dataset.system_prompt.format(me="", chat="", partner="", size="")
     except (KeyError, IndexError, ValueError) as e:

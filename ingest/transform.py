@@ -54,6 +54,7 @@ def dbt_vars(cfg: Config) -> dict:
         "context_turns": cfg.dataset.context_turns,
         "token_budget": cfg.dataset.token_budget,
         "system_prompt": cfg.dataset.system_prompt,
+        "min_train_examples": cfg.dataset.min_train_examples,
         "split_strategy": cfg.split.strategy,
         "val_fraction": cfg.split.val_fraction,
         "test_fraction": cfg.split.test_fraction,

@@ -90,7 +90,8 @@ def test_build_passes_with_some_platforms_missing(good_build):
     assert ok, line
     models = len(list((REPO / "models_sql").rglob("*.sql")))
     assert line.startswith("language: ") and f"; dbt build: {models} models, " in line
-    assert " 0 fail " in line and "tests: " in line
+    assert ", 0 fail" in line and "tests: " in line
+    assert ", 1 warn " in line   # warn_few_training_replies: a tiny dataset warns, it does not fail
 
 
 @pytest.mark.slow
