@@ -9,15 +9,14 @@ layouts (or a folder inside one) works; every other file is ignored.
 from __future__ import annotations
 
 import contextlib
-import lzma
 import re
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from .base import ExportError, ExportInput
+from .zips import UNREADABLE, open_zip
 
 MESSAGE_FILE = re.compile(r"message_(\d+)\.json")
 HTML_FILE = re.compile(r"message_\d+\.html")
@@ -72,7 +71,7 @@ def _folder_export(folder: Path) -> ExportInput:
 def _zip_export(zips: list[Path]) -> ExportInput:
     names = []
     for path in zips:
-        with _open_zip(path) as zf:
+        with open_zip(path) as zf:
             names += [_member_path(n).name for n in zf.namelist()]
     if not any(MESSAGE_FILE.fullmatch(n) for n in names):
         _no_messages(zips[0], any(HTML_FILE.fullmatch(n) for n in names))
@@ -85,13 +84,6 @@ def _no_messages(where: Path, html: bool) -> None:
                       "no message_N.json files found: is this an Instagram or Messenger export?")
 
 
-def _open_zip(path: Path) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError) as e:   # e.g. "zip file version 11.0"
-        raise ExportError(path, None, f"not a readable zip archive ({e})") from None
-
-
 @contextlib.contextmanager
 def message_files(export: ExportInput) -> Iterator[list[MessageFile]]:
     """The export's message files, grouped by thread and in file order (zips stay open meanwhile)."""
@@ -101,7 +93,7 @@ def message_files(export: ExportInput) -> Iterator[list[MessageFile]]:
         else:
             found = []
             for path in export.files:
-                zf = stack.enter_context(_open_zip(path))
+                zf = stack.enter_context(open_zip(path))
                 found += [_zip_file(path, zf, info) for info in zf.infolist()
                           if MESSAGE_FILE.fullmatch(_member_path(info.filename).name)]
         yield sorted(found, key=lambda f: (f.thread, f.number, f.ref))
@@ -149,7 +141,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         with zf.open(info) as f:
             return f.read()
-    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError, OSError) as e:
+    except UNREADABLE as e:
         raise UnreadableFile(f"corrupt zip member ({type(e).__name__}: {e})") from None
 
 

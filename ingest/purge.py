@@ -81,12 +81,13 @@ class Plan:
 
 
 def human(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
     size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    for unit in ("KB", "MB", "GB", "TB"):
         size /= 1024
-    raise AssertionError("unreachable")
+        if size < 1024 or unit == "TB":
+            return f"{size:.1f} {unit}"
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -205,8 +206,7 @@ def cmd_purge(args) -> int:
         p = plan(root, **chosen, keep_adapter=args.keep_adapter, rotate_key=args.rotate_key)
         summary = p.lines()
     except OSError as e:
-        print(f"ai-me purge: {e.strerror or e}: {e.filename}", file=sys.stderr)
-        return 1
+        return _failed(e)
     print("\n".join(summary))
     if not p.targets and not p.rotate_key:
         print("purge: nothing to delete")
@@ -225,12 +225,16 @@ def cmd_purge(args) -> int:
     try:
         execute(p)
     except OSError as e:
-        print(f"ai-me purge: {e.strerror or e}: {e.filename}", file=sys.stderr)
-        return 1
+        return _failed(e)
     rebuilt = "; run `ai-me transform` to rebuild with the new key" if p.rotate_key else ""
     print(f"purge: deleted {p.files} file(s), {human(p.bytes)}"
           + ("; key rotated" if p.rotate_key else "") + rebuilt)
     return 0
+
+
+def _failed(error: OSError) -> int:
+    print(f"ai-me purge: {error.strerror or error}: {error.filename}", file=sys.stderr)
+    return 1
 
 
 def register(verbs) -> None:

@@ -6,11 +6,9 @@ The chat's name (and so its conversation id) comes from the file name, which Wha
 """
 from __future__ import annotations
 
-import lzma
 import re
 import unicodedata
 import zipfile
-import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -18,6 +16,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from .base import ExportError, ExportInput, single_files
 from .text import strip_bidi
+from .zips import DAMAGED_DATA, open_zip
 
 CHAT_SUFFIXES = (".txt", ".zip")
 MAX_MEMBER_BYTES = 2 << 30   # a chat text above 2 GiB uncompressed is not a real export
@@ -69,10 +68,7 @@ def open_chat(export: ExportInput) -> Iterator[ChatSource]:
         yield ChatSource(_label(path), chat_title(path.name, path.parent), path.stat().st_size, 1.0,
                          lambda: open(path, "rb"))
         return
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, NotImplementedError, ValueError) as e:   # e.g. "zip file version 11.0"
-        raise ExportError(path, None, f"not a readable zip file ({e})") from None
+    zf = open_zip(path)
     member = None
     try:
         with zf:
@@ -85,7 +81,7 @@ def open_chat(export: ExportInput) -> Iterator[ChatSource]:
                              lambda: _open_member(zf, member, path))
     except zipfile.BadZipFile as e:
         raise ExportError(path, None, f"not a readable zip file ({e})") from None
-    except (zlib.error, lzma.LZMAError, EOFError, OSError) as e:   # damaged data, found while the chat is read
+    except DAMAGED_DATA as e:   # found while the chat is read (parser errors pass through untouched)
         raise ExportError(path, member and member.filename, f"corrupt zip member ({type(e).__name__}: {e})") from None
 
 

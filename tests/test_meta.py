@@ -334,7 +334,7 @@ def test_folder_without_message_files_and_other_paths_are_errors(tmp_path):
     with pytest.raises(ExportError, match="export folder or its .zip"):
         INSTAGRAM.discover([tmp_path / "notes.txt"])
     (tmp_path / "fake.zip").write_bytes(b"not a zip")
-    with pytest.raises(ExportError, match="not a readable zip archive"):
+    with pytest.raises(ExportError, match="not a readable zip file"):
         INSTAGRAM.discover([tmp_path / "fake.zip"])
     with pytest.raises(ExportError, match="only zip files: name the export's .zip file"):
         INSTAGRAM.discover([tmp_path])
@@ -458,7 +458,7 @@ def test_an_error_while_parsing_ahead_reaches_the_landing_and_nothing_lands(tmp_
     archive = meta_zip(FIXTURES / "instagram", tmp_path / "export.zip")
     export, = INSTAGRAM.discover([archive])
     archive.write_bytes(b"no longer a zip")  # e.g. replaced while the ingest was starting
-    with pytest.raises(ExportError, match="not a readable zip archive"):
+    with pytest.raises(ExportError, match="not a readable zip file"):
         land(INSTAGRAM, export, tmp_path / "wh", ParseContext("instagram", ME))
     assert not list((tmp_path / "wh").rglob("*.parquet"))
 
