@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,8 +22,16 @@ import pyarrow.parquet as pq
 from .base import ExportError, ExportInput, Ingester, ParseContext, Reject
 from .schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
 
-ROW_GROUP_ROWS = 128_000
+ROW_GROUP_ROWS = 50_000
 ROW_GROUP_BYTES = 64 << 20  # big group chats repeat many participants per row: cap memory too
+# Few distinct values per export: held as Arrow dictionaries from parser to Parquet, so no column
+# of repeated strings is built and the writer stores the dictionary as it is instead of hashing
+# every value again. The Parquet file is the same as for plain strings (a dictionary-encoded
+# string column) and, written without the Arrow schema, reads back as RAW_SCHEMA.
+_REPEATED_COLUMNS = ("platform", "conversation_id", "sender", "direction", "content_type", "conversation_title",
+                     "export_id")
+_STRING_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+LANDING_SCHEMA = pa.schema([f.with_type(_STRING_DICTIONARY) if f.name in _REPEATED_COLUMNS else f for f in RAW_SCHEMA])
 # Low-cardinality columns compress best as dictionaries; statistics only where queries filter.
 _DICTIONARY_COLUMNS = ["platform", "conversation_id", "sender", "direction", "participants", "content_type",
                        "conversation_title", "export_id", "labels", "flags", "reactions", "subject",
@@ -50,7 +60,11 @@ def private_dir(path: Path) -> Path:
 
 
 class AtomicParquetWriter:
-    """Writes batches to <final>.tmp and renames on commit; owner-only permissions."""
+    """Writes batches to <final>.tmp and renames on commit; owner-only permissions.
+
+    A row group is encoded on a thread of its own (Arrow releases the GIL), so the parser builds
+    the next batches meanwhile; one row group at a time is in flight, which bounds the memory.
+    """
 
     def __init__(self, final: Path, schema: pa.Schema):
         self.final, self.schema = final, schema
@@ -62,9 +76,11 @@ class AtomicParquetWriter:
         self._writer = pq.ParquetWriter(
             self._file, schema, compression="zstd", compression_level=1,
             use_dictionary=[c for c in _DICTIONARY_COLUMNS if c in schema.names],
-            write_statistics=[c for c in ("timestamp_ms",) if c in schema.names])
+            write_statistics=[c for c in ("timestamp_ms",) if c in schema.names], store_schema=False)
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = self._pending_bytes = 0
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="parquet-encode")
+        self._in_flight: Future | None = None
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
@@ -77,11 +93,21 @@ class AtomicParquetWriter:
 
     def _flush(self) -> None:
         if self._pending:
-            self._writer.write_table(pa.Table.from_batches(self._pending, self.schema))
+            table = pa.Table.from_batches(self._pending, self.schema)
             self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+            self._wait()
+            self._in_flight = self._encoder.submit(self._writer.write_table, table)
+
+    def _wait(self) -> None:
+        """Until the row group in flight is written; raises its error, if it had one."""
+        if self._in_flight is not None:
+            done, self._in_flight = self._in_flight, None
+            done.result()
 
     def commit(self) -> None:
         self._flush()
+        self._wait()
+        self._encoder.shutdown()
         self._writer.close()
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -90,6 +116,7 @@ class AtomicParquetWriter:
 
     def abort(self) -> None:
         try:
+            self._encoder.shutdown(wait=True)   # a write in flight must end before the file closes
             self._writer.close()
             self._file.close()
         finally:
@@ -116,7 +143,8 @@ def _process_exists(pid: int) -> bool:
 
 
 def to_raw_table(batch, platform: str, export_id: str) -> pa.Table:
-    """Complete a parser batch to the raw schema: constants, defaults, casts, contract checks."""
+    """Complete a parser batch to the raw schema (as LANDING_SCHEMA): constants, defaults, casts,
+    contract checks."""
     if isinstance(batch, dict):
         n = len(next(iter(batch.values()))) if batch else 0
         get = batch.get
@@ -124,11 +152,9 @@ def to_raw_table(batch, platform: str, export_id: str) -> pa.Table:
         n = batch.num_rows
         get = lambda name: batch.column(name) if name in batch.schema.names else None  # noqa: E731
     cols = []
-    for f in RAW_SCHEMA:
-        if f.name == "platform":
-            col = pa.repeat(pa.scalar(platform), n)
-        elif f.name == "export_id":
-            col = pa.repeat(pa.scalar(export_id), n)
+    for f in LANDING_SCHEMA:
+        if f.name in ("platform", "export_id"):
+            col = _constant(platform if f.name == "platform" else export_id, n)
         else:
             col = get(f.name)
             if col is None:
@@ -141,16 +167,20 @@ def to_raw_table(batch, platform: str, export_id: str) -> pa.Table:
         if not f.nullable and col.null_count:
             raise LandingError(f"{platform} parser left required column {f.name} empty")
         cols.append(col)
-    table = pa.table(cols, schema=RAW_SCHEMA)
+    table = pa.table(cols, schema=LANDING_SCHEMA)
     for name, allowed in (("direction", DIRECTIONS), ("content_type", CONTENT_TYPES)):
-        bad = pc.invert(pc.is_in(table[name], pa.array(allowed)))
-        if pc.any(bad).as_py():
+        used = pc.unique(table[name]).dictionary_decode()
+        if pc.any(pc.invert(pc.is_in(used, pa.array(allowed)))).as_py():
             raise LandingError(f"{platform} parser produced an unknown {name}")
     if n:
         low, high = pc.min_max(table["timestamp_ms"]).values()
         if low.as_py() < TIMESTAMP_MS_RANGE[0] or high.as_py() > TIMESTAMP_MS_RANGE[1]:
             raise LandingError(f"{platform} parser produced a timestamp_ms outside the years 1 to 9999")
     return table
+
+
+def _constant(value: str, n: int) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), pa.array([value], pa.string()))
 
 
 @dataclass
@@ -175,7 +205,7 @@ def land(ingester: Ingester, export: ExportInput, warehouse: Path, ctx: ParseCon
     export_id = export_id_of(export.files, export.root)
     raw_path = warehouse / "raw" / platform / f"{export_id}.parquet"
     reject_path = warehouse / "rejects" / platform / f"{export_id}.parquet"
-    raw = AtomicParquetWriter(raw_path, RAW_SCHEMA)
+    raw = AtomicParquetWriter(raw_path, LANDING_SCHEMA)
     rejects = RejectSink(reject_path, platform, export_id)
     try:
         for item in ingester.parse(export, ctx):
@@ -242,4 +272,4 @@ class RejectSink:
             self._writer.abort()
 
 
-__all__ = ["land", "LandingResult", "LandingError", "ExportError", "export_id_of", "to_raw_table"]
+__all__ = ["land", "LandingResult", "LandingError", "ExportError", "export_id_of", "to_raw_table", "LANDING_SCHEMA"]
