@@ -20,6 +20,7 @@ import datetime as dt
 import gc
 import hashlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import sys
@@ -144,14 +145,14 @@ def _parse_file(path: Path, name: str, ctx: ParseContext) -> Iterator[ParseItem]
 
 
 def _worker_count(size: int) -> int:
-    """Worker processes for a file: none for small files, and only as many as there are idle
-    cores (on a machine busy with other work, extra processes only add their own overhead)."""
+    """Worker processes for a file: none for small files or on one core, else one per core.
+
+    Not fewer on a busy machine: the load average here counts tasks that use no CPU, and more
+    processes still get a larger share of a contended machine than one does."""
     if size < PARALLEL_FROM_BYTES:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    idle = round(cores - busy)
-    return min(MAX_WORKERS, idle) if idle >= 2 else 1
+    return min(MAX_WORKERS, cores)
 
 
 def _chunks(messages: Iterator[RawMessage]) -> Iterator[list[RawMessage]]:
@@ -171,12 +172,18 @@ def _in_processes(path: Path, ranges: list[tuple[int, int]], name: str, mine: fr
                   ctx: ParseContext) -> Iterator[ParsedChunk]:
     """parse_range over byte ranges in worker processes, in file order, a few ranges in flight.
 
-    Each worker reads its own range, so this process only gathers the Arrow tables. If worker
-    processes cannot run (BrokenProcessPool), the ranges not yet returned are parsed here.
+    Each worker reads its own range, so this process only gathers the Arrow tables. The first
+    range is parsed here while the workers' fork server starts (it imports this module: most of a
+    second). If worker processes cannot run (BrokenProcessPool), the rest is parsed here.
     """
-    todo = deque(ranges)
+    context = _worker_context()
+    if context.get_start_method() == "forkserver":
+        multiprocessing.forkserver.ensure_running()   # starts it without waiting for its imports
+    ctx.advance(ranges[0][1] - ranges[0][0])
+    yield parse_range(path, *ranges[0], name, mine)
+    todo = deque(ranges[1:])
     pending: deque = deque()
-    pool = ProcessPoolExecutor(workers, mp_context=_worker_context())
+    pool = ProcessPoolExecutor(workers, mp_context=context)
     try:
         while todo or pending:
             while todo and len(pending) < 2 * workers:

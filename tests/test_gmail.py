@@ -338,11 +338,10 @@ def test_sample_export_lands_without_rejects(sample):
     assert all(r["conversation_id"].startswith("gmail:") for r in rows)
 
 
-def test_small_files_and_busy_machines_parse_in_one_process(monkeypatch):
+def test_small_files_and_single_cores_parse_in_one_process(monkeypatch):
     assert gmail._worker_count(gmail.PARALLEL_FROM_BYTES - 1) == 1
-    monkeypatch.setattr(gmail.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    monkeypatch.setattr(gmail.os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert gmail._worker_count(1 << 40) == 1
-    monkeypatch.setattr(gmail.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     monkeypatch.setattr(gmail.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert gmail._worker_count(1 << 40) == gmail.MAX_WORKERS
 
