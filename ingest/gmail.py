@@ -205,11 +205,12 @@ def _in_processes(path: Path, ranges: list[tuple[int, int]], name: str, mine: fr
 
 def _worker_context() -> multiprocessing.context.BaseContext:
     """Workers forked from a fork server that has imported this module once, where there is one
-    (no per-worker import, no fork of this possibly threaded process); else spawned."""
+    (no per-worker import, no fork of this possibly threaded process); else spawned. It imports
+    pandas too: pyarrow does on its first conversion, which cost each worker a third of a second."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload([__name__, "pandas"])
     return context
 
 
