@@ -12,6 +12,7 @@ import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -202,13 +203,19 @@ def land(ingester: Ingester, export: ExportInput, warehouse: Path, ctx: ParseCon
     """Parse one export and atomically write its raw and reject Parquet files."""
     start = time.perf_counter()
     platform = ingester.platform
-    export_id = export_id_of(export.files, export.root)
+    items = ingester.parse(export, ctx)
+    with ThreadPoolExecutor(1, thread_name_prefix="export-hash") as hashing:
+        # The content hash names the files and fills export_id: hashed (GIL released) meanwhile
+        # the first item is parsed, rather than before.
+        export_id = hashing.submit(export_id_of, export.files, export.root)
+        first = next(items, None)
+        export_id = export_id.result()
     raw_path = warehouse / "raw" / platform / f"{export_id}.parquet"
     reject_path = warehouse / "rejects" / platform / f"{export_id}.parquet"
     raw = AtomicParquetWriter(raw_path, LANDING_SCHEMA)
     rejects = RejectSink(reject_path, platform, export_id)
     try:
-        for item in ingester.parse(export, ctx):
+        for item in chain([] if first is None else [first], items):
             if isinstance(item, Reject):
                 rejects.add(item)
             else:
