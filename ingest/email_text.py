@@ -85,7 +85,7 @@ _MOBILE_SIGNATURE = re.compile(
 _BLANK_RUNS = re.compile(r"\n\n\n+")  # not \n{3,}: a literal prefix lets re scan at C speed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)   # not frozen: a frozen dataclass is slower to make, and one is made per mail
 class Extracted:
     text: str
     quoted: bool = False     # quoted history was removed

@@ -130,7 +130,9 @@ def _parse_file(path: Path, name: str, ctx: ParseContext) -> Iterator[ParseItem]
     workers = _worker_count(size)
     if workers > 1:
         check_mbox(path)  # here, so the error is raised in this process
-        ranges = [(start, min(start + RANGE_BYTES, size)) for start in range(0, size, RANGE_BYTES)]
+        # The first range, parsed here while the workers start, is smaller: they start sooner.
+        first = RANGE_BYTES // 2
+        ranges = [(0, first)] + [(start, min(start + RANGE_BYTES, size)) for start in range(first, size, RANGE_BYTES)]
         parsed = _in_processes(path, ranges, name, mine, workers, ctx)
     else:
         parsed = (parse_chunk(chunk, name, mine) for chunk in _chunks(read_mbox(path, ctx.advance)))
@@ -644,11 +646,21 @@ def _split_multipart(body: bytes, boundary: bytes) -> tuple[list[bytes], bool]:
     return [text[begin:starts[i + 1][0]] for i, (_, begin) in enumerate(starts[:-1])], closed
 
 
+_part_headers: dict[bytes, dict[bytes, bytes]] = {}
+
+
 def _split_part(part: bytes) -> tuple[dict[bytes, bytes], bytes]:
+    """A part's headers (cached: the heads of parts repeat across messages) and its body."""
     if part.startswith(b"\n") or not _LOOKS_LIKE_HEADER.match(part):
         return {}, part[1:] if part.startswith(b"\n") else part
     head, body, _ = _split_head(part)
-    return _headers(head, _PART_HEADERS), body
+    headers = _part_headers.get(head)
+    if headers is None:
+        headers = _headers(head, _PART_HEADERS)
+        if len(_part_headers) >= 4096:
+            _part_headers.clear()
+        _part_headers[head] = headers
+    return headers, body
 
 
 def _decode_transfer(body: bytes, encoding: bytes) -> tuple[bytes, bool]:
