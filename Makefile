@@ -57,7 +57,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	@umask 077; AI_ME_WAREHOUSE=$${AI_ME_WAREHOUSE:-$(CURDIR)/warehouse} $(VENV)/bin/dagster dev -h 127.0.0.1 -p $${PORT:-3000}
 
 bench: install
-	@$(PY) benchmarks/run.py $(if $(N),--messages $(N))
+	@$(PY) benchmarks/run.py $(if $(N),--messages $(N)) $(if $(REPEAT),--repeat $(REPEAT))
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs
