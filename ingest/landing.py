@@ -24,7 +24,7 @@ from .base import ExportError, ExportInput, Ingester, ParseContext, Reject
 from .schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
 
 ROW_GROUP_ROWS = 50_000
-ROW_GROUP_BYTES = 64 << 20  # big group chats repeat many participants per row: cap memory too
+ROW_GROUP_BYTES = 16 << 20  # big group chats repeat many participants per row: cap memory (two groups live)
 # Few distinct values per export: held as Arrow dictionaries from parser to Parquet, so no column
 # of repeated strings is built and the writer stores the dictionary as it is instead of hashing
 # every value again. The Parquet file is the same as for plain strings (a dictionary-encoded
