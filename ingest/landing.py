@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .base import ExportError, ExportInput, Ingester, ParseContext, Reject
+from .columns import constant
 from .schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
 
 ROW_GROUP_ROWS = 50_000
@@ -155,7 +155,7 @@ def to_raw_table(batch, platform: str, export_id: str) -> pa.Table:
     cols = []
     for f in LANDING_SCHEMA:
         if f.name in ("platform", "export_id"):
-            col = _constant(platform if f.name == "platform" else export_id, n)
+            col = constant(platform if f.name == "platform" else export_id, n)
         else:
             col = get(f.name)
             if col is None:
@@ -178,10 +178,6 @@ def to_raw_table(batch, platform: str, export_id: str) -> pa.Table:
         if low.as_py() < TIMESTAMP_MS_RANGE[0] or high.as_py() > TIMESTAMP_MS_RANGE[1]:
             raise LandingError(f"{platform} parser produced a timestamp_ms outside the years 1 to 9999")
     return table
-
-
-def _constant(value: str, n: int) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), pa.array([value], pa.string()))
 
 
 @dataclass

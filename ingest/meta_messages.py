@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from .base import Reject
+from .columns import hex_strings, repeated_list, split_strings
 from .identity import Me
 from .meta_text import Repairer
 from .schema import REACTION_TYPE, TIMESTAMP_MS_RANGE
@@ -353,7 +354,7 @@ class _File:
             "timestamp_ms": read.ts,
             "sender": senders,
             "direction": directions,
-            "participants": pa.array([self.participants] * n, pa.list_(pa.string())),
+            "participants": repeated_list(pa.array(self.participants, pa.string()), n),
             "body_raw": body_raw,
             "body_text": neutralise_column(self._patched(read.texts, text_over)),
             "content_type": pa.array(kinds, pa.string()),
@@ -436,6 +437,7 @@ def with_message_ids(table: pa.Table) -> pa.Table:
     message gets the same id in every export of its thread."""
     keys = pc.binary_join_element_wise(
         table["conversation_id"], table["timestamp_ms"].cast(pa.string()), table["sender"].fill_null(""),
-        table["body_raw"].fill_null(""), table["ordinal"].cast(pa.string()), "\x1f").cast(pa.binary())
-    ids = pa.array(list(map(xxhash.xxh3_128_hexdigest, keys.to_pylist())), pa.string())
+        table["body_raw"].fill_null(""), table["ordinal"].cast(pa.string()), "\x1f").combine_chunks()
+    digests = b"".join(map(xxhash.xxh3_128_digest, split_strings(keys)))
+    ids = hex_strings(np.frombuffer(digests, np.uint8).reshape(-1, 16))
     return table.drop_columns(["ordinal"]).append_column("message_id", ids)

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from .base import ExportError, ExportInput, Ingester, ParseContext, ParseItem, Reject
+from .columns import constant, hex_strings, repeated_list, split_strings
 from .schema import CONTENT_TYPES, DIRECTIONS
 from .text import neutralise_column, strip_bidi
 from .whatsapp_content import CANDIDATE_RE, classify_candidate
@@ -199,20 +200,17 @@ class _ChatParser:
         names = pa.array(scan.sender_names, pa.string())
         senders = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), names)
         mine = np.array([self.ctx.me.is_me(x) for x in scan.sender_names] + [False])
-        k = len(self.participants)
-        everyone = pa.ListArray.from_arrays(_arrow(np.arange(n + 1, dtype=np.int32) * k),
-                                            self.participants.take(_arrow(np.tile(np.arange(k), n))))
         return pa.table({
-            "conversation_id": _constant(self.conversation_id, n),
+            "conversation_id": constant(self.conversation_id, n),
             "message_id": self.ids.make(local, senders, texts),
             "timestamp_ms": _arrow(self.clock.to_utc(local) * 1000),
             "sender": senders.cast(pa.string()),
             "direction": _dictionary(mine[codes].view(np.int8), DIRECTIONS),
-            "participants": everyone,
+            "participants": repeated_list(self.participants, n),
             "body_raw": texts,
             "body_text": neutralise_column(body_text),
             "content_type": content,
-            "conversation_title": _constant(self.src.title, n),
+            "conversation_title": constant(self.src.title, n),
             "is_edited": pa.array(edited, pa.bool_()),
             "source_ref": pc.binary_join_element_wise(f"{self.src.display}:",
                                                       _arrow(line + scan.rows[rows]).cast(pa.string()), ""),
@@ -222,10 +220,6 @@ class _ChatParser:
 def _present(codes: np.ndarray) -> list[int]:
     """The distinct values of small non-negative codes, without sorting."""
     return np.flatnonzero(np.bincount(codes)).tolist() if len(codes) else []
-
-
-def _constant(value: str, n: int) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(_arrow(np.zeros(n, dtype=np.int8)), pa.array([value], pa.string()))
 
 
 def _decode(raw: bytearray) -> str:
@@ -317,12 +311,12 @@ class _MessageIds:
         sender_seeds = np.array([xxhash.xxh3_64_intdigest(x.encode()) for x in names] + [0], dtype=np.uint64)
         codes = np.asarray(senders.indices.fill_null(-1), dtype=np.int64)
         seeds = _mix(_mix(local.astype(np.uint64) ^ np.uint64(self.conversation)) ^ sender_seeds[codes]).tolist()
-        pieces = _split_strings(texts)
+        pieces = split_strings(texts)
         digests = np.frombuffer(b"".join(map(xxhash.xxh3_128_digest, pieces, seeds)), np.uint8).reshape(-1, 16).copy()
         short = digests[:, :8].copy().view(np.uint64).ravel()
         for i, ordinal in self._repeats(short, local):
             digests[i] = np.frombuffer(xxhash.xxh3_128_digest(pieces[i] + b"\x1f%d" % ordinal, seeds[i]), np.uint8)
-        return _hex(digests)
+        return hex_strings(digests)
 
     def _repeats(self, short: np.ndarray, local: np.ndarray) -> list[tuple[int, int]]:
         """(row, ordinal) of each message identical to an earlier one."""
@@ -343,16 +337,6 @@ class _MessageIds:
         return out
 
 
-_HEX_PAIRS = np.array([ord(h[0]) | ord(h[1]) << 8 for h in (f"{i:02x}" for i in range(256))], dtype="<u2")
-
-
-def _hex(digests: np.ndarray) -> pa.StringArray:
-    """Rows of bytes as lowercase hex strings, without a Python loop."""
-    n, width = digests.shape
-    offsets = np.arange(0, 2 * width * n + 1, 2 * width, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(_HEX_PAIRS[digests]))
-
-
 def _arrow(values: np.ndarray) -> pa.Array:
     """A numeric numpy array as Arrow without a copy."""
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
@@ -363,11 +347,3 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
-
-
-def _split_strings(texts: pa.StringArray) -> list[bytes]:
-    """Each string's UTF-8 bytes, cut apart at C speed: 0xFF never occurs in UTF-8."""
-    offsets = np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1, texts.offset * 4)
-    data = texts.buffers()[2]
-    values = np.frombuffer(data, np.uint8, offsets[-1] - offsets[0], offsets[0]) if data else np.empty(0, np.uint8)
-    return np.insert(values, offsets[1:-1] - offsets[0], 0xFF).tobytes().split(b"\xff")
