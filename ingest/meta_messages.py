@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from .base import Reject
-from .columns import hex_strings, repeated_list, split_strings
+from .columns import repeated_list
 from .identity import Me
 from .meta_text import Repairer
 from .schema import REACTION_TYPE, TIMESTAMP_MS_RANGE
@@ -437,7 +437,6 @@ def with_message_ids(table: pa.Table) -> pa.Table:
     message gets the same id in every export of its thread."""
     keys = pc.binary_join_element_wise(
         table["conversation_id"], table["timestamp_ms"].cast(pa.string()), table["sender"].fill_null(""),
-        table["body_raw"].fill_null(""), table["ordinal"].cast(pa.string()), "\x1f").combine_chunks()
-    digests = b"".join(map(xxhash.xxh3_128_digest, split_strings(keys)))
-    ids = hex_strings(np.frombuffer(digests, np.uint8).reshape(-1, 16))
+        table["body_raw"].fill_null(""), table["ordinal"].cast(pa.string()), "\x1f").cast(pa.binary())
+    ids = pa.array(list(map(xxhash.xxh3_128_hexdigest, keys.to_pylist())), pa.string())
     return table.drop_columns(["ordinal"]).append_column("message_id", ids)
