@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from .base import ExportError, ExportInput, Ingester, ParseContext, ParseItem, Reject
-from .columns import constant, hex_strings, repeated_list, split_strings
+from .columns import constant, repeated_list
 from .schema import CONTENT_TYPES, DIRECTIONS
 from .text import neutralise_column, strip_bidi
 from .whatsapp_content import CANDIDATE_RE, classify_candidate
@@ -311,12 +311,12 @@ class _MessageIds:
         sender_seeds = np.array([xxhash.xxh3_64_intdigest(x.encode()) for x in names] + [0], dtype=np.uint64)
         codes = np.asarray(senders.indices.fill_null(-1), dtype=np.int64)
         seeds = _mix(_mix(local.astype(np.uint64) ^ np.uint64(self.conversation)) ^ sender_seeds[codes]).tolist()
-        pieces = split_strings(texts)
+        pieces = _split_strings(texts)
         digests = np.frombuffer(b"".join(map(xxhash.xxh3_128_digest, pieces, seeds)), np.uint8).reshape(-1, 16).copy()
         short = digests[:, :8].copy().view(np.uint64).ravel()
         for i, ordinal in self._repeats(short, local):
             digests[i] = np.frombuffer(xxhash.xxh3_128_digest(pieces[i] + b"\x1f%d" % ordinal, seeds[i]), np.uint8)
-        return hex_strings(digests)
+        return _hex(digests)
 
     def _repeats(self, short: np.ndarray, local: np.ndarray) -> list[tuple[int, int]]:
         """(row, ordinal) of each message identical to an earlier one."""
@@ -347,3 +347,23 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
+
+
+_HEX_PAIRS = np.array([ord(h[0]) | ord(h[1]) << 8 for h in (f"{i:02x}" for i in range(256))], dtype="<u2")
+
+
+def _hex(digests: np.ndarray) -> pa.StringArray:
+    """Rows of bytes (digests) as lowercase hex strings, without a Python loop."""
+    n, width = digests.shape
+    offsets = np.arange(0, 2 * width * n + 1, 2 * width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(_HEX_PAIRS[digests]))
+
+
+def _split_strings(texts: pa.StringArray) -> list[bytes]:
+    """Each string's UTF-8 bytes (b"" for null), cut apart at C speed: 0xFF never occurs in UTF-8."""
+    if not len(texts):
+        return []
+    offsets = np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1, texts.offset * 4)
+    data = texts.buffers()[2]
+    values = np.frombuffer(data, np.uint8, offsets[-1] - offsets[0], offsets[0]) if data else np.empty(0, np.uint8)
+    return np.insert(values, offsets[1:-1] - offsets[0], 0xFF).tobytes().split(b"\xff")
