@@ -14,6 +14,10 @@ import pyarrow as pa
 
 from .identity import Me
 
+# The landing hashes the export on a thread of this name while the parser starts; parsers that
+# fork worker processes know it holds no lock they need (worker_processes.py).
+EXPORT_HASH_THREAD = "export-hash"
+
 
 class ExportError(Exception):
     """The export (or one of its files) cannot be read at all. Never carries message text."""

@@ -7,7 +7,7 @@ extracted. Only what the columns need is decoded: a handful of headers, the text
 (quoted-printable, base64, declared, wrong or missing charsets), the types of the other parts.
 Bodies go through email_text for body_text.
 
-Large files on a machine with idle cores are parsed by worker processes, each reading its own
+Large files on a machine with several cores are parsed by worker processes, each reading its own
 byte range of the mbox; this process only derives threads (which need file order) and hands
 the Arrow tables to the landing. Both paths land identical rows.
 """
@@ -19,8 +19,6 @@ import codecs
 import datetime as dt
 import gc
 import hashlib
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import re
 import sys
@@ -42,6 +40,7 @@ from .identity import Me, norm_email
 from .mbox_reader import MAX_MESSAGE_BYTES, RawMessage, check_mbox, envelope_timestamp_ms, read_mbox
 from .schema import RAW_SCHEMA
 from .text import neutralise, neutralise_column
+from .worker_processes import start_workers
 
 CHUNK_MESSAGES = 2_000         # rows per batch when parsing in this process (at most ~4 MiB of mail)
 CHUNK_BYTES = 4 << 20
@@ -118,22 +117,30 @@ def parse(export: ExportInput, ctx: ParseContext) -> Iterator[ParseItem]:
     if not ctx.me.addresses:
         ctx.note("gmail: no email address of yours configured (--me or [me] emails): "
                  "only mail labelled Sent counts as outbound")
-    for path in export.files:
-        name = str(path.relative_to(export.root)) if export.root.is_dir() else path.name
-        yield from _parse_file(path, name, ctx)
+    # One pool for the export, started before anything is yielded (see worker_processes).
+    workers = max(_worker_count(path.stat().st_size) for path in export.files)
+    pool = start_workers(workers) if workers > 1 else None
+    try:
+        for path in export.files:
+            name = str(path.relative_to(export.root)) if export.root.is_dir() else path.name
+            yield from _parse_file(path, name, ctx, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _parse_file(path: Path, name: str, ctx: ParseContext) -> Iterator[ParseItem]:
+def _parse_file(path: Path, name: str, ctx: ParseContext, pool: ProcessPoolExecutor | None) -> Iterator[ParseItem]:
     threads = _Threads()
     mine = ctx.me.addresses
     size = path.stat().st_size
-    workers = _worker_count(size)
+    workers = _worker_count(size) if pool is not None else 1
     if workers > 1:
         check_mbox(path)  # here, so the error is raised in this process
-        # The first range, parsed here while the workers start, is smaller: they start sooner.
+        # The first range is parsed here while the workers take the next ones; smaller, so that
+        # with spawned workers (which first import) this process soon waits on them, not they on it.
         first = RANGE_BYTES // 2
         ranges = [(0, first)] + [(start, min(start + RANGE_BYTES, size)) for start in range(first, size, RANGE_BYTES)]
-        parsed = _in_processes(path, ranges, name, mine, workers, ctx)
+        parsed = _in_processes(pool, workers, path, ranges, name, mine, ctx)
     else:
         parsed = (parse_chunk(chunk, name, mine) for chunk in _chunks(read_mbox(path, ctx.advance)))
     for chunk in parsed:
@@ -170,30 +177,28 @@ def _chunks(messages: Iterator[RawMessage]) -> Iterator[list[RawMessage]]:
         yield chunk
 
 
-def _in_processes(path: Path, ranges: list[tuple[int, int]], name: str, mine: frozenset[str], workers: int,
-                  ctx: ParseContext) -> Iterator[ParsedChunk]:
-    """parse_range over byte ranges in worker processes, in file order, a few ranges in flight.
-
-    Each worker reads its own range, so this process only gathers the Arrow tables. The first
-    range is parsed here while the workers' fork server starts (it imports this module: most of a
-    second). If worker processes cannot run (BrokenProcessPool), the rest is parsed here.
-    """
-    context = _worker_context()
-    if context.get_start_method() == "forkserver":
-        multiprocessing.forkserver.ensure_running()   # starts it without waiting for its imports
-    ctx.advance(ranges[0][1] - ranges[0][0])
-    yield parse_range(path, *ranges[0], name, mine)
+def _in_processes(pool: ProcessPoolExecutor, workers: int, path: Path, ranges: list[tuple[int, int]],
+                  name: str, mine: frozenset[str], ctx: ParseContext) -> Iterator[ParsedChunk]:
+    """parse_range over byte ranges, in file order: the first here, the rest in the worker
+    processes, a few in flight. Each worker reads its own range, so this process only gathers the
+    Arrow tables. If the workers cannot run (BrokenProcessPool), the rest is parsed here."""
     todo = deque(ranges[1:])
     pending: deque = deque()
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+
+    def submit() -> None:
+        while todo and len(pending) < 2 * workers:
+            pending.append((todo[0], pool.submit(parse_range, path, *todo[0], name, mine)))
+            todo.popleft()
+
     try:
-        while todo or pending:
-            while todo and len(pending) < 2 * workers:
-                pending.append((todo[0], pool.submit(parse_range, path, *todo[0], name, mine)))
-                todo.popleft()
+        submit()
+        ctx.advance(ranges[0][1] - ranges[0][0])
+        yield parse_range(path, *ranges[0], name, mine)
+        while pending:
             (start, stop), future = pending[0]
             chunk = future.result()
             pending.popleft()
+            submit()
             ctx.advance(stop - start)
             yield chunk
     except BrokenProcessPool:
@@ -202,18 +207,8 @@ def _in_processes(path: Path, ranges: list[tuple[int, int]], name: str, mine: fr
             ctx.advance(stop - start)
             yield parse_range(path, start, stop, name, mine)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a fork server that has imported this module once, where there is one
-    (no per-worker import, no fork of this possibly threaded process); else spawned. It imports
-    pandas too: pyarrow does on its first conversion, which cost each worker a third of a second."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "pandas"])
-    return context
+        for _, future in pending:
+            future.cancel()
 
 
 @dataclass

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .base import ExportError, ExportInput, Ingester, ParseContext, Reject
+from .base import EXPORT_HASH_THREAD, ExportError, ExportInput, Ingester, ParseContext, Reject
 from .columns import constant
 from .schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
 
@@ -200,7 +200,7 @@ def land(ingester: Ingester, export: ExportInput, warehouse: Path, ctx: ParseCon
     start = time.perf_counter()
     platform = ingester.platform
     items = ingester.parse(export, ctx)
-    with ThreadPoolExecutor(1, thread_name_prefix="export-hash") as hashing:
+    with ThreadPoolExecutor(1, thread_name_prefix=EXPORT_HASH_THREAD) as hashing:
         # The content hash names the files and fills export_id: hashed (GIL released) meanwhile
         # the first item is parsed, rather than before.
         export_id = hashing.submit(export_id_of, export.files, export.root)

@@ -59,7 +59,7 @@ def ingest_platform(platform: str, paths: list[Path], cfg: Config, *, me_names: 
         report.errors.append(_unreadable(e, paths[0] if paths else "."))
         exports = []
     order = date_order or cfg.ingest.date_order
-    with tqdm(total=sum(f.stat().st_size for e in exports for f in e.files if f.exists()), unit="B", unit_scale=True,
+    with _Progress(total=sum(f.stat().st_size for e in exports for f in e.files if f.exists()), unit="B", unit_scale=True,
               desc=f"ingest {platform}", disable=not progress, leave=False) as bar:
         for export in exports:
             ctx = ParseContext(platform=platform, me=cfg.identity(me_names),
@@ -73,6 +73,10 @@ def ingest_platform(platform: str, paths: list[Path], cfg: Config, *, me_names: 
                 report.errors.append(_unreadable(e, export.root))
     report.seconds = time.perf_counter() - start
     return report
+
+
+class _Progress(tqdm):
+    monitor_interval = 0  # no monitor thread: a Gmail ingest forks workers only while no foreign thread runs
 
 
 def _unreadable(error: OSError, fallback) -> str:

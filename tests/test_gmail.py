@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 import re
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest import gmail
+from ingest import gmail, worker_processes
 from ingest.base import ExportError, ParseContext, Reject
 from ingest.html_text import html_to_text
 from ingest.config import Config
@@ -346,17 +347,20 @@ def test_small_files_and_single_cores_parse_in_one_process(monkeypatch):
     assert gmail._worker_count(1 << 40) == gmail.MAX_WORKERS
 
 
-def test_worker_processes_land_exactly_what_one_process_lands(sample, monkeypatch, tmp_path):
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_worker_processes_land_exactly_what_one_process_lands(sample, monkeypatch, tmp_path, start_method):
     root, path, count, me = sample
     [export] = gmail.INGESTER.discover([path])
     one = land(gmail.INGESTER, export, tmp_path / "one", ParseContext("gmail", me))
     monkeypatch.setattr(gmail, "RANGE_BYTES", 1 << 16)
     monkeypatch.setattr(gmail, "_worker_count", lambda size: 2)
+    monkeypatch.setattr(worker_processes, "worker_context", lambda: multiprocessing.get_context(start_method))
     progress = []
     ctx = ParseContext("gmail", me, advance=progress.append)
     many = land(gmail.INGESTER, export, tmp_path / "many", ctx)
     assert pq.read_table(many.path).equals(pq.read_table(one.path))
     assert sum(progress) == path.stat().st_size and many.records_in == count
+    assert not [note for note in ctx.notes if "worker processes failed" in note]
 
 
 # --- property: nothing crashes, nothing is lost -------------------------------------------------
