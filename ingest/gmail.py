@@ -17,6 +17,7 @@ import binascii
 import calendar
 import codecs
 import datetime as dt
+import functools
 import gc
 import hashlib
 import os
@@ -45,7 +46,7 @@ from .worker_processes import start_workers
 CHUNK_MESSAGES = 2_000         # rows per batch when parsing in this process (at most ~4 MiB of mail)
 CHUNK_BYTES = 4 << 20
 RANGE_BYTES = 8 << 20           # the unit of work of a worker process
-PARALLEL_FROM_BYTES = 32 << 20  # smaller files parse faster than worker processes start
+PARALLEL_FROM_BYTES = RANGE_BYTES  # smaller files are one range: nothing to share out
 MAX_WORKERS = 4
 MAX_MIME_DEPTH = 20
 REJECT_RAW_BYTES = 64 << 10  # enough to see what went wrong; the byte offset finds the rest
@@ -303,11 +304,9 @@ def parse_message(raw: RawMessage, mine: frozenset[str]) -> Message | str:
     elif mime.unterminated:
         flags.append("mime_unterminated")
 
-    senders = _addresses(headers.get(b"from"))
-    sender = senders[0] if senders else (_header_text(headers.get(b"from")) or None)
-    participants = _unique(senders + _addresses(headers.get(b"to")) + _addresses(headers.get(b"cc")))
+    sender, participants = _people(headers.get(b"from"), headers.get(b"to"), headers.get(b"cc"))
     labels = _labels(headers.get(b"x-gmail-labels"))
-    subject = neutralise(_header_text(headers.get(b"subject"))) if b"subject" in headers else None
+    subject = _subject(headers[b"subject"]) if b"subject" in headers else None
     message_id = _first_id(headers.get(b"message-id")) or _decoded(headers.get(b"message-id", b"").strip())
     if not message_id:
         message_id = "gmail-hash:" + hashlib.blake2b(
@@ -407,6 +406,24 @@ def _first_id(value: bytes | None) -> str | None:
     return _decoded(m[1]) if m else None
 
 
+# Header values repeat across a mailbox (correspondents, labels, thread subjects, the heads of MIME
+# parts), so what is decoded from them is cached; callers never change what these return.
+_CACHED = functools.lru_cache(maxsize=4096)
+
+
+@_CACHED
+def _people(from_: bytes | None, to: bytes | None, cc: bytes | None) -> tuple[str | None, list[str]]:
+    """(sender, participants): the From address (else its text), then every address, once each."""
+    senders = _addresses(from_)
+    sender = senders[0] if senders else (_header_text(from_) or None)
+    return sender, _unique(senders + _addresses(to) + _addresses(cc))
+
+
+@_CACHED
+def _subject(value: bytes) -> str:
+    return neutralise(_header_text(value))
+
+
 def _addresses(value: bytes | None) -> list[str]:
     """Lowercase addresses in an address header (display names are not needed)."""
     if not value or b"@" not in value:
@@ -424,6 +441,7 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+@_CACHED
 def _labels(value: bytes | None) -> list[str] | None:
     if value is None:
         return None
@@ -451,18 +469,26 @@ def _timestamp(value: bytes | None, envelope: bytes, flags: list[str]) -> int | 
 
 def _usual_date_ms(value: bytes) -> int | None:
     m = _RFC_DATE.match(value)
-    month = _MONTHS.get(m[2].lower()) if m else None
-    if not month:
+    days = _epoch_days(m[1], m[2], m[3]) if m else None
+    if days is None:
         return None
-    day, year, hour, minute, second = int(m[1]), int(m[3]), int(m[4]), int(m[5]), int(m[6] or 0)
-    if not (1970 <= year <= 2200 and hour < 24 and minute < 60 and second <= 60):
-        return None
-    try:
-        days = dt.date(year, month, day).toordinal() - _EPOCH_ORDINAL
-    except ValueError:
+    hour, minute, second = int(m[4]), int(m[5]), int(m[6] or 0)
+    if not (hour < 24 and minute < 60 and second <= 60):
         return None
     offset = (int(m[8]) * 3600 + int(m[9]) * 60) * (-1 if m[7] == b"-" else 1)
     return (days * 86400 + hour * 3600 + minute * 60 + second - offset) * 1000
+
+
+@_CACHED
+def _epoch_days(day: bytes, month: bytes, year: bytes) -> int | None:
+    """Days from 1970-01-01 to a date header's day (mail of one day shares it), None if invalid."""
+    number = _MONTHS.get(month.lower())
+    if not number or not 1970 <= int(year) <= 2200:
+        return None
+    try:
+        return dt.date(int(year), number, int(day)).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
 
 
 def _unusual_date_ms(value: bytes, flags: list[str]) -> int | None:
@@ -593,22 +619,12 @@ class _Mime:
             self.flags.append(flag)
 
 
-_content_types: dict[bytes, tuple[bytes, dict[bytes, bytes]]] = {}
-
-
 def _content_type(value: bytes | None, default: bytes) -> tuple[bytes, dict[bytes, bytes]]:
-    """(type, params); cached, as part headers repeat across messages (boundaries aside)."""
-    if not value:
-        return default, {}
-    cached = _content_types.get(value)
-    if cached is None:
-        cached = _parse_content_type(value)
-        if len(_content_types) >= 4096:
-            _content_types.clear()
-        _content_types[value] = cached
-    return cached
+    """(type, params)."""
+    return _parse_content_type(value) if value else (default, {})
 
 
+@_CACHED
 def _parse_content_type(value: bytes) -> tuple[bytes, dict[bytes, bytes]]:
     main, _, rest = value.partition(b";")
     ctype = main.strip().lower()
@@ -641,21 +657,17 @@ def _split_multipart(body: bytes, boundary: bytes) -> tuple[list[bytes], bool]:
     return [text[begin:starts[i + 1][0]] for i, (_, begin) in enumerate(starts[:-1])], closed
 
 
-_part_headers: dict[bytes, dict[bytes, bytes]] = {}
-
-
 def _split_part(part: bytes) -> tuple[dict[bytes, bytes], bytes]:
-    """A part's headers (cached: the heads of parts repeat across messages) and its body."""
+    """A part's headers and its body."""
     if part.startswith(b"\n") or not _LOOKS_LIKE_HEADER.match(part):
         return {}, part[1:] if part.startswith(b"\n") else part
     head, body, _ = _split_head(part)
-    headers = _part_headers.get(head)
-    if headers is None:
-        headers = _headers(head, _PART_HEADERS)
-        if len(_part_headers) >= 4096:
-            _part_headers.clear()
-        _part_headers[head] = headers
-    return headers, body
+    return _part_headers(head), body
+
+
+@_CACHED
+def _part_headers(head: bytes) -> dict[bytes, bytes]:
+    return _headers(head, _PART_HEADERS)
 
 
 def _decode_transfer(body: bytes, encoding: bytes) -> tuple[bytes, bool]:
