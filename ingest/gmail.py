@@ -137,8 +137,9 @@ def _parse_file(path: Path, name: str, ctx: ParseContext, pool: ProcessPoolExecu
     workers = _worker_count(size) if pool is not None else 1
     if workers > 1:
         check_mbox(path)  # here, so the error is raised in this process
-        # The first range is parsed here while the workers take the next ones; smaller, so that
-        # with spawned workers (which first import) this process soon waits on them, not they on it.
+        # The first range is parsed here while the workers take the next ones. It is smaller, as
+        # spawned workers first import for most of a second: this process should wait on them, not
+        # they on it.
         first = RANGE_BYTES // 2
         ranges = [(0, first)] + [(start, min(start + RANGE_BYTES, size)) for start in range(first, size, RANGE_BYTES)]
         parsed = _in_processes(pool, workers, path, ranges, name, mine, ctx)

@@ -31,17 +31,20 @@ def start_workers(count: int) -> ProcessPoolExecutor:
     pool = ProcessPoolExecutor(count, mp_context=worker_context(), initializer=_exit_with_parent,
                                initargs=(os.getpid(),))
     with warnings.catch_warnings():
-        # Python 3.12+ warns of any fork in a process with threads; this one is checked above.
+        # Python 3.12+ warns of any fork in a process with threads; worker_context checked these.
         warnings.filterwarnings("ignore", r".*multi-threaded.*fork\(\)", DeprecationWarning)
         pool.submit(int)  # a fork pool starts its processes with its first task
     return pool
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
+    """fork where it is safe (see above), else spawn."""
     others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
-    if sys.platform == "linux" and all(name.startswith(EXPORT_HASH_THREAD) for name in others):
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("fork" if fork_is_safe(sys.platform, others) else "spawn")
+
+
+def fork_is_safe(platform: str, other_threads: list[str]) -> bool:
+    return platform == "linux" and all(name.startswith(EXPORT_HASH_THREAD) for name in other_threads)
 
 
 def _exit_with_parent(parent: int) -> None:

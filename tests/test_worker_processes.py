@@ -1,4 +1,4 @@
-"""Worker processes: forked only when no foreign thread runs, and gone when the ingest is killed."""
+"""Worker processes: forked only beside the landing's hash thread, and gone when the ingest is killed."""
 from __future__ import annotations
 
 import os
@@ -6,37 +6,19 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
 
 from ingest.base import EXPORT_HASH_THREAD
-from ingest.worker_processes import worker_context
+from ingest.worker_processes import fork_is_safe
 
 
-def _with_thread(name: str):
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait, name=name)
-    thread.start()
-    return stop, thread
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="fork is used on Linux only")
-def test_fork_with_only_the_landing_hash_thread_else_spawn():
-    assert worker_context().get_start_method() == "fork"
-    stop, thread = _with_thread(EXPORT_HASH_THREAD + "_0")
-    try:
-        assert worker_context().get_start_method() == "fork"
-    finally:
-        stop.set()
-        thread.join()
-    stop, thread = _with_thread("someone-elses-thread")
-    try:
-        assert worker_context().get_start_method() == "spawn"
-    finally:
-        stop.set()
-        thread.join()
+def test_fork_only_on_linux_beside_the_landing_hash_thread():
+    assert fork_is_safe("linux", [])
+    assert fork_is_safe("linux", [EXPORT_HASH_THREAD + "_0"])
+    assert not fork_is_safe("linux", [EXPORT_HASH_THREAD + "_0", "tqdm_monitor"])
+    assert not fork_is_safe("darwin", [])
 
 
 def _alive(pid: int) -> bool:
@@ -47,24 +29,31 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
-@pytest.mark.parametrize("foreign_thread", [False, True], ids=["forked", "spawned"])
-def test_workers_end_when_the_ingest_process_is_killed(foreign_thread):
+def _start_method(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return "spawn" if b"multiprocessing.spawn" in f.read() else "fork"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; fork is used on Linux only")
+@pytest.mark.parametrize("foreign_thread, start_method", [(False, "fork"), (True, "spawn")])
+def test_workers_end_when_the_ingest_process_is_killed(foreign_thread, start_method):
     script = textwrap.dedent(f"""
         import os, threading, time
+        from ingest.base import EXPORT_HASH_THREAD
         from ingest.worker_processes import start_workers
         if __name__ == "__main__":
-            if {foreign_thread}:
-                threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+            threading.Thread(target=time.sleep, args=(600,), daemon=True,
+                             name="someone-else" if {foreign_thread} else EXPORT_HASH_THREAD + "_0").start()
             pool = start_workers(2)
             pids = {{pool.submit(os.getpid).result() for _ in range(20)}}
-            print(" ".join(map(str, pids)), flush=True)
+            print(*pids, flush=True)
             time.sleep(600)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         workers = [int(pid) for pid in proc.stdout.readline().split()]
         assert workers and all(_alive(pid) for pid in workers)
+        assert {_start_method(pid) for pid in workers} == {start_method}
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
