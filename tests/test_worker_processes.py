@@ -22,6 +22,8 @@ def test_fork_only_on_linux_beside_the_landing_hash_thread():
 
 
 def _alive(pid: int) -> bool:
+    """Running: a zombie counts as gone (unlike landing._process_exists), as the orphaned worker
+    is reparented to a pid 1 that may never reap it."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(")")[-1].split()[0] != "Z"
