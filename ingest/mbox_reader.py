@@ -1,10 +1,19 @@
 """Streams an mbox file as raw messages split at From_ lines, in bounded memory.
 
 Takeout mboxes run to tens of GB, so unlike `mailbox.mbox` nothing is indexed up front: the file
-is read in large chunks and cut at "\\nFrom " lines that look like real envelope lines
-(`From 1234567890123456789@xxx Mon Jan 02 10:11:12 +0000 2023`), so an unescaped body line
-such as "From 10:00 to 12:00" does not split a message. mboxrd quoting (">From ", ">>From ")
-is undone by removing one '>'.
+is read in large chunks and cut at "\\nFrom " lines. mboxrd quoting (">From ", ">>From ") is
+undone by removing one '>'.
+
+`mailbox.mbox` starts a message at every line that begins with "From ", so an unescaped body line
+such as "From 10:00 to 12:00" splits a message there. Every mbox writer puts a sender and an
+asctime date on its envelope lines:
+    From 1234567890123456789@xxx Mon Jan 02 10:11:12 +0000 2023   (Takeout)
+    From - Wed Dec  1 08:26:40 2010                                (Thunderbird)
+    From goran at domain.com  Wed Dec  1 08:26:40 2010             (Mailman archives)
+so a file whose first envelope line has that date is cut only at lines that have one too
+(FROM_LINE). A file whose first envelope line has no such date is cut as `mailbox.mbox` cuts it,
+at every "From " line: there nothing tells a body line from an envelope, and merging its messages
+would lose them.
 """
 from __future__ import annotations
 
@@ -20,8 +29,15 @@ CHUNK_BYTES = 1 << 20
 MAX_MESSAGE_BYTES = 64 << 20   # above Gmail's own 50 MB limit: larger means missing separators
 KEPT_OF_OVERSIZED = 64 << 10   # the head kept of an oversized message, for its reject
 
-# Weekday (optional), month, day and time: the asctime date every mbox writer puts there.
-FROM_LINE = re.compile(rb"From \S* +(?:[A-Za-z]{3},? +)?[A-Za-z]{3} +\d{1,2} +\d{1,2}:\d\d")
+_ASCTIME = rb"[A-Za-z]{3} +\d{1,2} +\d{1,2}:\d\d"  # month, day and time of the asctime date
+# A one-word sender (an address, "-", any bytes), then the date; or a sender with spaces in it
+# ("goran at domain.com", a quoted name) and a date that, to keep prose out, runs on to its year.
+FROM_LINE = re.compile(
+    rb"From (?:\S* +(?:[A-Za-z]{3},? +)?" + _ASCTIME
+    + rb"|[^\n]{1,200}? " + _ASCTIME + rb"(?::\d\d)?(?: +[+-]\d{4})?(?: +[A-Za-z]{3,5})? +\d{4}(?!\d))")
+_ANY_FROM = re.compile(rb"From ")
+_HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")  # a mail header's name and colon
+_HEAD_BYTES = 1 << 16
 _ENVELOPE_DATE = re.compile(
     rb"([A-Za-z]{3}) +(\d{1,2}) +(\d{1,2}):(\d\d)(?::(\d\d))?(?: +([+-]\d{4}))?(?: +[A-Za-z]{3,5})? +(\d{4})")
 _MONTHS = {m.lower().encode(): i for i, m in enumerate(calendar.month_abbr) if m}
@@ -78,10 +94,13 @@ def read_mbox(path: Path, advance: Callable[[int], None] = lambda n: None, start
     with open(path, "rb") as f:
         if start == 0:
             buf, base = _skip_blank_start(f, chunk_bytes, advance)
-            if buf:
-                _check_mbox_start(path, buf, base)
-        else:
-            buf, base = _next_from_line(f, start, chunk_bytes, advance)
+            if not buf:
+                return
+            envelope = _envelope_rule(path, buf, base)
+        else:  # the file's first lines decide where it is cut; they are not this range's bytes
+            head, head_offset = _skip_blank_start(f, _HEAD_BYTES, lambda n: None)
+            envelope = _envelope_rule(path, head, head_offset)
+            buf, base = _next_from_line(f, start, chunk_bytes, advance, envelope)
         if not buf or (stop is not None and base >= stop):
             return
         msg, msg_offset = 0, base  # the current message's From_ line: index in buf, file offset
@@ -93,7 +112,7 @@ def read_mbox(path: Path, advance: Callable[[int], None] = lambda n: None, start
             line_end = buf.find(b"\n", sep + 1) if sep >= 0 else -1
             if sep >= 0 and (line_end >= 0 or eof):
                 scan = sep + 1
-                if FROM_LINE.match(buf, sep + 1, line_end if line_end >= 0 else len(buf)):
+                if envelope.match(buf, sep + 1, line_end if line_end >= 0 else len(buf)):
                     yield _message(buf, msg, sep + 1, msg_offset, skipped, at_eof=False)
                     msg, msg_offset, skipped = sep + 1, base + sep + 1, 0
                     if stop is not None and msg_offset >= stop:
@@ -122,14 +141,15 @@ def read_mbox(path: Path, advance: Callable[[int], None] = lambda n: None, start
 
 
 def check_mbox(path: Path) -> None:
-    """ExportError unless the file is empty or starts with a From_ line (after a BOM and blank lines)."""
+    """ExportError unless the file is empty or starts as an mbox (after a BOM and blank lines)."""
     with open(path, "rb") as f:
-        buf, base = _skip_blank_start(f, 1 << 16, lambda n: None)
+        buf, base = _skip_blank_start(f, _HEAD_BYTES, lambda n: None)
     if buf:
-        _check_mbox_start(path, buf, base)
+        _envelope_rule(path, buf, base)
 
 
-def _next_from_line(f, start: int, chunk_bytes: int, advance: Callable[[int], None]) -> tuple[bytes, int]:
+def _next_from_line(f, start: int, chunk_bytes: int, advance: Callable[[int], None],
+                    envelope: re.Pattern[bytes]) -> tuple[bytes, int]:
     """Input from the first From_ line that begins at or after `start`, and its offset; b"" if none."""
     f.seek(start - 1)  # from the newline before `start`, so a From_ line right at `start` counts
     buf, base, scan = b"", start - 1, 0
@@ -142,7 +162,7 @@ def _next_from_line(f, start: int, chunk_bytes: int, advance: Callable[[int], No
             line_end = buf.find(b"\n", sep + 1) if sep >= 0 else -1
             if sep < 0 or (line_end < 0 and chunk):
                 break  # need more input
-            if FROM_LINE.match(buf, sep + 1, line_end if line_end >= 0 else len(buf)):
+            if envelope.match(buf, sep + 1, line_end if line_end >= 0 else len(buf)):
                 return buf[sep + 1:], base + sep + 1
             scan = sep + 1
         if not chunk:
@@ -152,7 +172,8 @@ def _next_from_line(f, start: int, chunk_bytes: int, advance: Callable[[int], No
 
 
 def _skip_blank_start(f, chunk_bytes: int, advance: Callable[[int], None]) -> tuple[bytes, int]:
-    """Input from the first non-blank byte (after a BOM) on, and that byte's file offset."""
+    """Input from the first non-blank byte (after a BOM) on, with at least the line after the first
+    one (when the file has it), and that byte's file offset."""
     base = 0
     while True:
         buf = f.read(chunk_bytes)
@@ -163,23 +184,34 @@ def _skip_blank_start(f, chunk_bytes: int, advance: Callable[[int], None]) -> tu
         rest = buf[start:].lstrip(b" \t\r\n")
         if rest:
             offset = base + len(buf) - len(rest)
-            while b"\n" not in rest:  # the first line straddles reads
+            lines = rest.count(b"\n")
+            while lines < 2:  # the first two lines straddle reads
                 more = f.read(chunk_bytes)
                 advance(len(more))
                 if not more:
                     break
                 rest += more
+                lines += more.count(b"\n")
             return rest, offset
         base += len(buf)
 
 
-def _check_mbox_start(path: Path, buf: bytes, offset: int) -> None:
+def _envelope_rule(path: Path, buf: bytes, offset: int) -> re.Pattern[bytes]:
+    """Which "From " lines start a message in this file (see the module doc), from its first lines;
+    ExportError when it is not an mbox."""
     for magic, problem in _KNOWN_NON_MBOX:
         if buf.startswith(magic):
             raise ExportError(path, offset, problem)
     end = buf.find(b"\n")
-    if not FROM_LINE.match(buf, 0, end if end >= 0 else len(buf)):
+    end = len(buf) if end < 0 else end
+    if FROM_LINE.match(buf, 0, end):
+        return FROM_LINE
+    if not buf.startswith(b"From "):
         raise ExportError(path, offset, "not an mbox: the file does not start with a 'From ' envelope line")
+    # An undated "From " line passes only with a mail header after it: "From the desk of ..." is a letter.
+    if not _HEADER_LINE.match(buf, end + 1):
+        raise ExportError(path, offset, "not an mbox: no mail header follows the 'From ' line it starts with")
+    return _ANY_FROM
 
 
 def _message(buf: bytes, start: int, end: int, offset: int, skipped: int, at_eof: bool) -> RawMessage:

@@ -1,7 +1,9 @@
 """Reply, quote, forward and signature stripping (ingest/email_text.py).
 
 tests/fixtures/gmail/replies/<client>/<case>.txt holds a decoded body as that client writes it,
-<case>.expected.txt the text the sender actually wrote. Accuracy is the share of exact matches.
+or <case>.html its HTML (for mail sent as HTML only), read through html_to_text as the Gmail
+ingester reads it; <case>.expected.txt the text the sender actually wrote. Accuracy is the share
+of exact matches.
 """
 from __future__ import annotations
 
@@ -11,20 +13,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.email_text import analyse, extract_reply
+from ingest.html_text import html_to_text
 
 REPLIES = Path(__file__).parent / "fixtures" / "gmail" / "replies"
-CLIENTS = ("gmail", "outlook", "apple_mail", "iphone", "android", "yahoo", "thunderbird")
+CLIENTS = ("gmail", "outlook", "apple_mail", "iphone", "android", "yahoo", "thunderbird", "hotmail", "mailru",
+           "yandex")
 
 
 def reply_cases(root: Path = REPLIES) -> list[tuple[str, str, str, str]]:
     """(client, case, body, expected) for every fixture."""
     cases = []
-    for body_file in sorted(root.glob("*/*.txt")):
+    for body_file in sorted([*root.glob("*/*.txt"), *root.glob("*/*.html")]):
         if body_file.name.endswith(".expected.txt"):
             continue
         expected = body_file.with_name(body_file.stem + ".expected.txt").read_text(encoding="utf-8")
-        cases.append((body_file.parent.name, body_file.stem, body_file.read_text(encoding="utf-8"),
-                      expected.rstrip("\n")))
+        body = body_file.read_text(encoding="utf-8")
+        if body_file.suffix == ".html":
+            body = html_to_text(body)
+        cases.append((body_file.parent.name, body_file.stem, body, expected.rstrip("\n")))
     return cases
 
 
@@ -94,6 +100,35 @@ def test_outlook_forward_block_is_flagged_as_forward():
     assert (result.text, result.forwarded) == ("See below.", True)
 
 
+def test_localized_forward_block_is_flagged_as_forward():
+    body = ("下記ご確認ください。\n\n差出人: Shop <s@shop.example>\n送信日時: 2023年1月2日 10:15\n宛先: Sam <sam@x.example>\n"
+            "件名: FW: ご注文 1234\n\n発送しました。")
+    assert (analyse(body).text, analyse(body).forwarded) == ("下記ご確認ください。", True)
+
+
+def test_date_first_block_needs_a_time():
+    body = "Trip:\nDate: next Saturday\nFrom: the station, by bus\nTo: the coast\nSubject: to the weather"
+    assert extract_reply(body) == body
+    timed = body.replace("next Saturday", "Sat, 7 Jan 2023 10:15:00 +0000")
+    assert extract_reply(timed) == "Trip:"
+
+
+def test_attribution_found_by_its_end_in_a_bottom_post():
+    body = ("W dniu 26.06.2014 14:00, Jan Kowalski pisze:\n> Sprawdzisz fakturę?\n\nTak, jutro.\n\n"
+            "26.06.2014, 14:41, \"Anna\" <anna@example.pl>:\n> A paragon?\n\nTeż.")
+    assert extract_reply(body) == "Tak, jutro.\n\nTeż."
+
+
+def test_wrapped_attribution_does_not_reach_into_a_sentence_above():
+    body = "See you at 10:30.\nAlice <alice@example.com> wrote:\nMeet at the station?"
+    assert extract_reply(body) == body
+
+
+def test_attribution_inside_a_quote_goes_with_the_quote():
+    body = "> 02.01.2023 10:15, Alice Example пишет:\n> > Привет\n> Пока\n\nДа."
+    assert extract_reply(body) == "Да."
+
+
 def test_interleaved_reply_keeps_every_answer():
     body = "A wrote:\n> one?\n\nyes\n\n> two?\n\nno\n"
     assert extract_reply(body) == "yes\n\nno"
@@ -105,7 +140,9 @@ def test_crlf_bodies():
 
 _PIECES = st.sampled_from(["a", "b", " ", ">", "-", "_", ":", "@", "\n", "\t", "\r", "\u00e9", "-- ",
                            "On 2 Jan 2023, A wrote:", "From: x", "Sent: y", "Sent from my iPhone",
-                           "Am 1.2.23 schrieb B:", "---------- Forwarded message ---------"])
+                           "Am 1.2.23 schrieb B:", "---------- Forwarded message ---------",
+                           "02.01.2023 10:15, A <a@b.c>:", "Date: 2 Jan 10:15", "написал:",
+                           "2023년 1월 2일 (월) 오전 10:15, A <a@b.c>님이 작성:"])
 
 
 @settings(max_examples=300, deadline=None)

@@ -3,6 +3,8 @@
 tests/fixtures/gmail/messages/*.eml are single messages as their clients send them (Takeout's
 X-GM-THRID / X-Gmail-Labels on top); golden.json holds the columns each must land with. The tests
 build mbox files from them the way Takeout writes one (From_ lines, mboxrd quoting).
+tests/fixtures/gmail/mbox/ holds whole files as other mbox writers leave them, and files that are
+not mboxes.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from ingest.landing import land
 from ingest.mbox_reader import RawMessage
 
 MESSAGES = Path(__file__).parent / "fixtures" / "gmail" / "messages"
+MBOXES = Path(__file__).parent / "fixtures" / "gmail" / "mbox"
 GOLDEN = json.loads((MESSAGES / "golden.json").read_text(encoding="utf-8"))
 ENVELOPE = b"From 1754093338441230000@xxx Thu Jan 12 12:00:00 +0000 2023\n"
 ME = Me(emails=("sam.smith@gmail.com",))
@@ -51,7 +54,7 @@ def land_mbox(tmp_path: Path, data: bytes, me: Me = ME, name: str = "All mail.mb
 
 @pytest.fixture(scope="module")
 def fixture_rows(tmp_path_factory):
-    names = sorted(GOLDEN)
+    names = sorted(GOLDEN, key=lambda name: (name.endswith("_truncated_last.eml"), name))  # it ends the file
     result, rows, rejects = land_mbox(tmp_path_factory.mktemp("fixtures"),
                                       mbox_of([(MESSAGES / n).read_bytes() for n in names]))
     assert result.rejected == 0 and len(rows) == len(names)
@@ -83,6 +86,31 @@ def test_source_refs_point_at_the_from_lines(tmp_path):
     offsets = [int(r["source_ref"].rsplit("@", 1)[1]) for r in rows]
     assert all(data[o:].startswith(ENVELOPE) for o in offsets) and len(set(offsets)) == 3
     assert rows[0]["source_ref"] == "All mail.mbox@0"
+
+
+@pytest.mark.parametrize("name, bodies", [
+    ("mailman-2010-December.txt", ['Hi all,\n\nthe link step stops with "undefined reference to __aeabi_uidiv".\n'
+                                   'From what I can tell the toolchain misses libgcc.\n\nGoran',
+                                   "Add -lgcc after your objects and it links.\n\nAnna", "That did it, thanks!"]),
+    ("non_ascii_envelope.mbox", ["Passt Donnerstag?", "Ja, 10 Uhr.", "Je viens aussi."]),
+    ("thunderbird/Inbox", ["I left the keys with the neighbour.", "From now on we start at nine."]),
+    ("undated_envelopes.mbox", ["First.", "Second."]),
+])
+def test_mbox_files_of_other_writers_land(tmp_path, name, bodies):
+    [export] = gmail.INGESTER.discover([MBOXES / name])
+    result = land(gmail.INGESTER, export, tmp_path / "warehouse", ParseContext("gmail", ME))
+    rows = pq.read_table(result.path).to_pylist()
+    assert result.rejected == 0 and [r["body_text"] for r in rows] == bodies
+    assert all(r["flags"] is None and r["source_ref"].startswith(export.label + "@") for r in rows)
+
+
+@pytest.mark.parametrize("name", ["not_mbox_single_message.eml", "not_mbox_letter.txt"])
+def test_files_that_are_not_mboxes_land_nothing(tmp_path, name):
+    [export] = gmail.INGESTER.discover([MBOXES / name])
+    with pytest.raises(ExportError, match=rf"{re.escape(name)}:0: not an mbox") as err:
+        land(gmail.INGESTER, export, tmp_path / "warehouse", ParseContext("gmail", ME))
+    assert "Dear Sam" not in str(err.value) and "lone message" not in str(err.value)
+    assert not list(tmp_path.rglob("*.parquet"))
 
 
 # --- direction and automation -------------------------------------------------------------------

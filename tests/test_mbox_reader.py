@@ -1,16 +1,19 @@
 """The streaming From_-line splitter (ingest/mbox_reader.py)."""
 from __future__ import annotations
 
+import mailbox
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ingest.base import ExportError
-from ingest.mbox_reader import FROM_LINE, check_mbox, envelope_timestamp_ms, read_mbox
+from ingest.mbox_reader import CHUNK_BYTES, FROM_LINE, check_mbox, envelope_timestamp_ms, read_mbox
 
+FIXTURES = Path(__file__).parent / "fixtures" / "gmail" / "mbox"
 TAKEOUT_FROM = b"From 1754093338441234567@xxx Mon Jan 02 10:11:12 +0000 2023\n"
 CLASSIC_FROM = b"From alice@example.com Sat Jan  3 01:05:34 1996\n"
 
@@ -116,6 +119,77 @@ def test_envelope_dates():
     assert envelope_timestamp_ms(b"From x Mon Foo 02 10:11:12 2023") is None
     assert FROM_LINE.match(b"From - Sat Jan 03 10:11:12 2015")
     assert not FROM_LINE.match(b"From 10:00 to 12:00 in 2023")
+    assert envelope_timestamp_ms(b"From goran at domain.com  Wed Dec  1 08:26:40 2010") == 1291192000000
+
+
+@pytest.mark.parametrize("line", [
+    b"From goran at domain.com  Wed Dec  1 08:26:40 2010",
+    b"From \"J\xc3\xb6rg M\xc3\xbcller\" <j@example.de> Thu Dec  2 10:00:00 +0100 2010",
+    b"From j\xf6rg m\xfcller Thu Dec 02 10:00 2010",
+    b"From - Wed Dec  1 08:26:40 2010",
+])
+def test_envelope_lines_with_spaces_or_other_bytes_in_the_sender(line):
+    assert FROM_LINE.match(line)
+
+
+@pytest.mark.parametrize("line", [
+    b"From Jan 3 10:00 2023 on, the office is closed",
+    b"From what I heard on Dec 1 08:26 the build broke",
+    b"From the meeting on Wed Dec  1 08:26 we know more",
+])
+def test_prose_from_lines_are_not_envelopes(line):
+    assert not FROM_LINE.match(line)
+
+
+def mailbox_split(path: Path, tmp_path: Path) -> list[bytes]:
+    """The envelope lines `mailbox.mbox` starts its messages at (on a copy: it opens files rb+)."""
+    copy = tmp_path / "copy.mbox"
+    shutil.copyfile(path, copy)
+    box = mailbox.mbox(copy, create=False)
+    try:
+        return [box.get_bytes(key, from_=True).split(b"\n", 1)[0].rstrip(b"\r") for key in box.keys()]
+    finally:
+        box.close()
+
+
+@pytest.mark.parametrize("name, count", [
+    ("non_ascii_envelope.mbox", 3),
+    ("thunderbird/Inbox", 2),
+    ("undated_envelopes.mbox", 2),
+])
+def test_envelope_forms_split_as_mailbox_splits_them(tmp_path, name, count):
+    path = FIXTURES / name
+    for chunk in (16, CHUNK_BYTES):
+        messages = list(read_mbox(path, chunk_bytes=chunk))
+        assert [m.envelope for m in messages] == mailbox_split(path, tmp_path)
+        assert len(messages) == count and sum(m.size for m in messages) == path.stat().st_size
+    half = path.stat().st_size // 2
+    assert [m.offset for m in read_mbox(path, stop=half)] + [m.offset for m in read_mbox(path, start=half)] == \
+        [m.offset for m in messages]
+
+
+def test_mailman_archive_keeps_its_unescaped_from_body_line(tmp_path):
+    """Pipermail archives do not escape body lines: `mailbox` splits at "From what I can tell";
+    that line has no date, so here it stays in its message."""
+    path = FIXTURES / "mailman-2010-December.txt"
+    messages = list(read_mbox(path))
+    assert [m.envelope for m in messages] == [line for line in mailbox_split(path, tmp_path)
+                                              if not line.startswith(b"From what")]
+    assert len(messages) == 3 and b"\nFrom what I can tell" in messages[0].data
+    assert [envelope_timestamp_ms(m.envelope) for m in messages] == [1291192000000, 1291194131000, 1291284900000]
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("not_mbox_single_message.eml", "does not start with a 'From ' envelope line"),
+    ("not_mbox_letter.txt", "no mail header follows the 'From ' line"),
+])
+def test_fixtures_that_are_not_mboxes(name, problem):
+    path = FIXTURES / name
+    for read in (check_mbox, lambda p: list(read_mbox(p)), lambda p: list(read_mbox(p, start=10))):
+        with pytest.raises(ExportError) as err:
+            read(path)
+        assert problem in str(err.value) and str(path) in str(err.value) and err.value.position == 0
+        assert "Dear Sam" not in str(err.value) and "lone message" not in str(err.value)
 
 
 @st.composite
@@ -154,3 +228,51 @@ def test_arbitrary_bytes_never_crash(data):
         else:
             assert sum(m.size for m in messages) == len(data.lstrip(b"\xef\xbb\xbf").lstrip(b" \t\r\n")) \
                 or not messages
+
+
+_NO_NEWLINE = st.binary(max_size=30).filter(lambda b: b"\n" not in b)
+
+
+@st.composite
+def envelope_lines(draw):
+    """An envelope line as some writer puts it: any sender (spaces and non-ASCII bytes included),
+    one or two spaces, then an asctime date."""
+    day = draw(st.sampled_from([b"%d", b"%2d", b"%02d"])) % draw(st.integers(1, 31))
+    date = b"%s %s %s %02d:%02d:%02d%s %d" % (
+        draw(st.sampled_from([b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"])),
+        draw(st.sampled_from([b"Jan", b"Feb", b"Mar", b"Jun", b"Sep", b"Dec"])), day,
+        draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 60)),
+        draw(st.sampled_from([b"", b" +0000", b" -0130"])), draw(st.integers(1970, 2100)))
+    return b"From " + draw(_NO_NEWLINE) + draw(st.sampled_from([b" ", b"  "])) + date
+
+
+_BODY_LINE = st.sampled_from([b"Subject: s", b"", b"hello", b">From quoted", b" From indented", b"From: a@b",
+                              b"Fromage", b"\r"]) | _NO_NEWLINE
+_FROM_BODY_LINE = st.builds(lambda rest: b"From " + rest, _NO_NEWLINE)
+
+
+@st.composite
+def mailbox_files(draw):
+    """Messages whose envelope lines all carry a date and whose bodies have no line starting with
+    "From " (mboxrd-escaped, as Takeout writes them); or, after an undated first envelope line,
+    anything at all."""
+    undated = draw(st.booleans())
+    if undated:
+        first = b"From " + draw(_NO_NEWLINE)
+        assume(not FROM_LINE.match(first))
+        envelopes = [first] + draw(st.lists(_FROM_BODY_LINE, max_size=4))
+        body_lines = st.lists(_BODY_LINE | _FROM_BODY_LINE, max_size=6)
+    else:
+        envelopes = draw(st.lists(envelope_lines(), min_size=1, max_size=5))
+        body_lines = st.lists(_BODY_LINE.filter(lambda line: not line.startswith(b"From ")), max_size=6)
+    messages = [envelope + b"\nSubject: s\n" + b"".join(line + b"\n" for line in draw(body_lines))
+                for envelope in envelopes]
+    return b"\n".join(messages)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mailbox_files(), st.integers(min_value=1, max_value=300))
+def test_every_envelope_mailbox_splits_at_is_split_at(data, chunk):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write(Path(tmp), data)
+        assert [m.envelope for m in read_mbox(path, chunk_bytes=chunk)] == mailbox_split(path, Path(tmp))
