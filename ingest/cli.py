@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messages", type=int, default=5000, help="total messages across platforms (default 5000)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--platform", action="append", choices=PLATFORMS, help="only these platforms; repeatable")
+    p.add_argument("--preset", help="the training preset the config names (default: smollm2-135m; tiny-cpu "
+                                    "trains in seconds)")
 
     p = verbs.add_parser("status", help="show what the warehouse holds (row counts per layer)")
     _common(p)
@@ -102,7 +104,7 @@ def cmd_sample_data(args) -> int:
     start = time.perf_counter()
     with tqdm(total=args.messages, unit="msg", desc="sample-data", disable=not sys.stderr.isatty(), leave=False) as bar:
         summary = generate(args.dir, messages=args.messages, seed=args.seed, platforms=args.platform,
-                           progress=bar.update)
+                           preset=args.preset, progress=bar.update)
     counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
     print(f"sample-data: {sum(summary.counts.values())} messages ({counts}) in "
           f"{time.perf_counter() - start:.1f}s -> {args.dir} (config: {summary.config_path})")

@@ -78,7 +78,7 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    preset: str = "tiny-cpu"
+    preset: str = "smollm2-135m"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import torch
 
 from training.config import load_config
 from ingest.cli import main as ai_me
-from training.eval_likelihood import reply_nll
+from training.eval_likelihood import likelihood_and_replies
 from training.eval_report import SECTIONS
 from training.evaluate import evaluate_run
 from training.generate import load_run
@@ -75,7 +75,8 @@ def test_report_has_every_section_and_the_real_replies_escaped(evaluated, run_di
 def test_reply_nll_is_the_models_own_loss_over_the_final_reply(run_dir):
     model, tokenizer, _ = load_run(run_dir, device="cpu")
     messages = pq.read_table(run_dir.parent.parent / "datasets" / "test.parquet").to_pylist()[0]["messages"]
-    nll, n = reply_nll(model, tokenizer, messages)
+    [scored] = likelihood_and_replies(model, tokenizer, "<|end|>", [messages], max_new_tokens=1)
+    nll, n = scored.nll, scored.tokens
     prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, return_dict=False)
     reply = tokenizer(messages[-1]["content"] + "<|end|>", add_special_tokens=False)["input_ids"]
     ids = torch.tensor([prompt + reply])

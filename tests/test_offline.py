@@ -73,7 +73,7 @@ def demo(tmp_path_factory):
         [*IN_NETNS, sys.executable, "-c", "import socket; print(sorted(n for _, n in socket.if_nameindex()))"],
         env=env, capture_output=True, text=True, check=True).stdout.strip()
     steps = [
-        [str(BIN / "ai-me"), "sample-data", str(root / "samples"), "--messages", "600"],
+        [str(BIN / "ai-me"), "sample-data", str(root / "samples"), "--messages", "600", "--preset", "tiny-cpu"],
         [str(BIN / "dagster"), "asset", "materialize", "-m", "dagster_defs.definitions", "--select", "*",
          "--config-json", json.dumps(RUN_CONFIG)],
     ]

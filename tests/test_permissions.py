@@ -48,7 +48,8 @@ def people(warehouse: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("perm")
-    config = generate(root / "samples", messages=300, seed=5, platforms=list(PLATFORMS)).config_path
+    config = generate(root / "samples", messages=300, seed=5, platforms=list(PLATFORMS),
+                      preset="tiny-cpu").config_path
     wh = root / "wh"  # created by the pipeline itself
     outputs = [ai_me("ingest", platform, warehouse=wh, config=config).stdout for platform in PLATFORMS]
     outputs.append(ai_me("transform", warehouse=wh, config=config).stdout)

@@ -18,7 +18,7 @@ FAST = ["tiny.pretrain_steps=4", "train.max_steps=3", "train.eval_steps=2", "tra
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    summary = generate(root / "samples", messages=1500, seed=11)
+    summary = generate(root / "samples", messages=1500, seed=11, preset="tiny-cpu")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AI_ME_CONFIG", str(summary.config_path))
         mp.setenv("AI_ME_WAREHOUSE", str(root / "wh"))

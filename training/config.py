@@ -27,9 +27,10 @@ ALL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 
 @dataclass
 class ModelSettings:
-    base: str = TINY_BASE             # hub id or local checkpoint dir; "tiny" builds one from [tiny]
+    base: str = TINY_BASE             # hub id, checkpoint dir, .gguf file or package:<pkg>/<file>.gguf;
+                                      # "tiny" builds one from [tiny]
     chat_template: str = "tiny"       # training template with generation markers (see templates.py)
-    dtype: str = "float32"            # weights of the base: float32 | bfloat16 | float16
+    dtype: str = "float32"            # weights of the base: auto (bf16 where native) | float32 | bfloat16 | float16
     load_in_4bit: bool = False        # QLoRA: 4-bit NF4 base through bitsandbytes (CUDA only)
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
 
@@ -76,6 +77,7 @@ class TrainSettings:
     seed: int = 42
     bf16: bool = False
     gradient_checkpointing: bool = False
+    compile: bool = False             # torch.compile each decoder layer (costs a first-step compile)
     use_cpu: bool = False
     cpu_threads: int = 0              # torch threads on CPU; 0: torch's default (1 wins on busy machines)
     max_train_examples: int = 0       # 0: all; a cap for quick runs
@@ -110,7 +112,7 @@ class TrainConfig:
 
 CHOICES = {
     "model.chat_template": ("tiny", "chatml", "llama3", "mistral", "native"),
-    "model.dtype": ("float32", "bfloat16", "float16"),
+    "model.dtype": ("auto", "float32", "bfloat16", "float16"),
     "model.attn_implementation": ("sdpa", "eager", "flash_attention_2"),
     "train.lr_scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
 }

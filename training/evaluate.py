@@ -26,8 +26,8 @@ from . import eval_report
 from .authorship import discriminate
 from .blind import write_blind
 from .data import fit_to_length
-from .eval_likelihood import bootstrap_nll, mean_nll, reply_nll
-from .generate import load_run
+from .eval_likelihood import bootstrap_nll, likelihood_and_replies, mean_nll
+from .generate import generate_replies, load_run
 from .stylometry import burrows_delta, describe
 
 MODELS = ("base", "tuned")
@@ -61,8 +61,7 @@ def evaluate_run(run_dir: Path, warehouse: Path | None = None, max_examples: int
     model, tokenizer, info = load_run(run_dir, device=device)
     _use_run_threads(run_dir, model)
     examples, skipped = load_test_examples(warehouse, tokenizer, _max_length(run_dir, tokenizer), max_examples, seed)
-    scored = [score_example(model, tokenizer, info.end_of_turn, ex, max_new_tokens, seed + i)
-              for i, ex in enumerate(examples)]
+    scored = score_examples(model, tokenizer, info.end_of_turn, examples, max_new_tokens, seed)
     metrics = compute_metrics(scored, seed)
     metrics.update(run=run_dir.name, n_skipped_too_long=skipped, max_new_tokens=max_new_tokens, seed=seed,
                    seconds=round(time.perf_counter() - started, 2))
@@ -103,9 +102,10 @@ def blind_test(run_dir: Path, n: int, warehouse: Path | None = None, max_new_tok
     model, tokenizer, info = load_run(run_dir, device=device)
     _use_run_threads(run_dir, model)
     examples, _ = load_test_examples(warehouse, tokenizer, _max_length(run_dir, tokenizer), n, seed)
-    pairs = [(ex["messages"][:-1], ex["messages"][-1]["content"],
-              generate(model, tokenizer, info.end_of_turn, ex["messages"][:-1], max_new_tokens, seed + i))
-             for i, ex in enumerate(examples)]
+    contexts = [ex["messages"][:-1] for ex in examples]
+    generated = generate_replies(model, tokenizer, info.end_of_turn, contexts, max_new_tokens, seed)
+    pairs = [(context, ex["messages"][-1]["content"], reply)
+             for context, ex, reply in zip(contexts, examples, generated)]
     page, _ = write_blind(run_dir / "eval", pairs, seed)
     return page, len(pairs)
 
@@ -128,33 +128,23 @@ def load_test_examples(warehouse: Path, tokenizer, max_length: int, max_examples
     return fitted.to_list(), counts.dropped_too_long
 
 
-def score_example(model, tokenizer, end_of_turn: str, example: dict, max_new_tokens: int, seed: int) -> Scored:
-    messages = example["messages"]
-    item = Scored(example["platform"], messages[:-1], messages[-1]["content"])
+def score_examples(model, tokenizer, end_of_turn: str, examples: list[dict], max_new_tokens: int,
+                   seed: int) -> list[Scored]:
+    """Each model scores every real reply and writes its own reply to every context, in batches;
+    both models get the same batches and seeds, so their generations differ by the adapter only."""
+    items = [Scored(ex["platform"], ex["messages"][:-1], ex["messages"][-1]["content"]) for ex in examples]
     for name in MODELS:
         with _adapter(model, name):
-            item.nll[name], item.tokens = reply_nll(model, tokenizer, messages)
-            item.generated[name] = generate(model, tokenizer, end_of_turn, messages[:-1], max_new_tokens, seed)
-    return item
+            results = likelihood_and_replies(model, tokenizer, end_of_turn, [ex["messages"] for ex in examples],
+                                             max_new_tokens, seed)
+        for item, result in zip(items, results):
+            item.nll[name], item.tokens, item.generated[name] = result.nll, result.tokens, result.reply
+    return items
 
 
 def _adapter(model, name: str):
     """The tuned model as is; the base with the LoRA adapter switched off."""
     return model.disable_adapter() if name == "base" else nullcontext()
-
-
-def generate(model, tokenizer, end_of_turn: str, context: list[dict], max_new_tokens: int, seed: int,
-             temperature: float = 0.8, top_p: float = 0.95) -> str:
-    """The model's reply to `context`, sampled with a fixed seed so base and tuned decode alike."""
-    inputs = tokenizer.apply_chat_template(context, add_generation_prompt=True, return_dict=True,
-                                           return_tensors="pt").to(model.device)
-    end = tokenizer.convert_tokens_to_ids(end_of_turn)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
-                                top_p=top_p, eos_token_id=end,
-                                pad_token_id=end if tokenizer.pad_token_id is None else tokenizer.pad_token_id)
-    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
 
 def compute_metrics(scored: list[Scored], seed: int = 0) -> dict:

@@ -22,7 +22,7 @@ import torch
 import transformers
 from accelerate import PartialState
 from datasets import Dataset
-from peft import LoraConfig, prepare_model_for_kbit_training
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
@@ -30,8 +30,11 @@ from trl import SFTConfig, SFTTrainer
 from ingest.config import ConfigError
 
 from . import card
+from .base_models import resolve_base
 from .config import TINY_BASE, TrainConfig, to_yaml
 from .data import DataReport, dataset_files, fit_to_length, load_splits, warehouse_counts
+from .hardware import compile_layers, resolve_dtype, training_device
+from .lm_head import score_labelled_positions_only
 from .logs import TrainingLog, plot_losses, read_log
 from .prompt import me_name_from_prompt
 from .quantization import four_bit_config
@@ -94,7 +97,10 @@ def prepare(cfg: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Trai
         torch.set_num_threads(cfg.train.cpu_threads)
 
     tiny = cfg.model.base == TINY_BASE
-    base = str(tiny_base(cfg, files["train"], splits["train"], state)) if tiny else cfg.model.base
+    if tiny:
+        base = str(tiny_base(cfg, files["train"], splits["train"], state))
+    else:
+        base = resolve_base(cfg.model.base, cfg.warehouse_root, state)
     tokenizer = AutoTokenizer.from_pretrained(base)
     try:
         install_template(tokenizer, cfg.model.chat_template)
@@ -107,13 +113,22 @@ def prepare(cfg: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Trai
     if not len(fitted["train"]):
         raise ConfigError(f"no training example fits train.max_length={cfg.train.max_length}")
 
-    model = _load_base_model(base, cfg, state)
+    device = training_device(cfg.train.use_cpu)
+    dtype = resolve_dtype(cfg.model.dtype, device)
+    model = _load_base_model(base, cfg, dtype, state)
     lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                       target_modules=list(cfg.lora.target_modules), bias="none", task_type="CAUSAL_LM")
+    # Adapters in a bf16 base's dtype, as trl does for QLoRA: float32 adapters cast every layer's
+    # input to float32 and back, a quarter of a CPU step.
+    model = get_peft_model(model, lora, autocast_adapter_dtype=dtype != "bfloat16")
     log = TrainingLog(cfg.run_dir / "train_log.jsonl")
     extra = [EarlyStoppingCallback(cfg.train.early_stopping_patience)] if cfg.train.early_stopping_patience else []
     trainer = SFTTrainer(model=model, args=args, train_dataset=fitted["train"], eval_dataset=fitted.get("val"),
-                         processing_class=tokenizer, peft_config=lora, callbacks=[log, *extra, *callbacks])
+                         processing_class=tokenizer, callbacks=[log, *extra, *callbacks])
+    if device == "cpu":
+        score_labelled_positions_only(trainer.model.get_base_model())
+    if cfg.train.compile:
+        compile_layers(trainer.model, cfg.warehouse_root / ".cache" / "torchinductor")
     _count_trl_drops(report, fitted, trainer, cfg.train.packing)
     first = splits["train"][0]["messages"][0]
     me_name = me_name_from_prompt(first["content"], cfg.system_prompt) if first["role"] == "system" else None
@@ -131,6 +146,7 @@ def _sft_args(cfg: TrainConfig, has_eval: bool) -> SFTConfig:
         weight_decay=t.weight_decay, per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         max_length=t.max_length, packing=t.packing, assistant_only_loss=True,
+        pad_to_multiple_of=64 if t.compile and not t.packing else None,  # few shapes: few compilations
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         eval_strategy="steps" if has_eval else "no", eval_steps=t.eval_steps, eval_on_start=has_eval and not cfg.resume,
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit,
@@ -139,7 +155,7 @@ def _sft_args(cfg: TrainConfig, has_eval: bool) -> SFTConfig:
         include_num_input_tokens_seen="non_padding",
         bf16=t.bf16, fp16=False, use_cpu=t.use_cpu,
         activation_checkpointing=t.gradient_checkpointing, activation_checkpointing_kwargs={"use_reentrant": False},
-        ddp_find_unused_parameters=False, report_to="none", disable_tqdm=not sys.stderr.isatty(),
+        ddp_find_unused_parameters=False, report_to="none", dataloader_pin_memory=training_device(t.use_cpu) == "cuda", disable_tqdm=not sys.stderr.isatty(),
     )
 
 
@@ -161,8 +177,8 @@ def _claim_run_dir(cfg: TrainConfig, state) -> str | None:
     return None
 
 
-def _load_base_model(base: str, cfg: TrainConfig, state):
-    kwargs = {"dtype": getattr(torch, cfg.model.dtype), "attn_implementation": cfg.model.attn_implementation}
+def _load_base_model(base: str, cfg: TrainConfig, dtype: str, state):
+    kwargs = {"dtype": getattr(torch, dtype), "attn_implementation": cfg.model.attn_implementation}
     if cfg.model.load_in_4bit:
         kwargs["quantization_config"] = four_bit_config()
         kwargs["device_map"] = {"": state.local_process_index}  # each process holds a whole quantized copy
@@ -236,7 +252,12 @@ def _write_outputs(job: TrainingJob, metrics: dict) -> None:
     cfg, run_dir = job.cfg, job.cfg.run_dir
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    run_info = {"base_model": _base_display(job), "chat_template": cfg.model.chat_template,
+    # peft records the absolute folder it loaded; the warehouse may move, so record where it is inside.
+    adapter_config = run_dir / "adapter_config.json"
+    adapter_config.write_text(json.dumps({**json.loads(adapter_config.read_text()),
+                                          "base_model_name_or_path": _base_display(job)}, indent=2))
+    run_info = {"base_model": _base_display(job), "base_source": cfg.model.base,
+                "chat_template": cfg.model.chat_template,
                 "end_of_turn": end_of_turn_token(cfg.model.chat_template, job.tokenizer),
                 "me_name": job.me_name, "system_prompt": cfg.system_prompt,
                 "dtype": cfg.model.dtype, "load_in_4bit": cfg.model.load_in_4bit}

@@ -58,9 +58,11 @@ def _plan(platform: str, root: Path, n: int, seed: int):
 
 
 def generate(out_dir: Path, messages: int = 5000, seed: int = 7, platforms: Sequence[str] | None = None,
-             progress: Callable[[int], None] | None = None, *, workers: int | None = None) -> SampleSummary:
+             progress: Callable[[int], None] | None = None, *, workers: int | None = None,
+             preset: str | None = None) -> SampleSummary:
     """Write `messages` records in total, split whatsapp 45 / instagram 15 / messenger 15 / gmail 25
     (renormalised over `platforms`). `progress(k)` receives increments that sum to `messages`.
+    `preset` goes into the config's [training] section (none: the default preset).
 
     The work is a list of jobs (a chat, a Meta thread, a block of the mbox), each seeded on its
     own, so the bytes never depend on `workers` (default: the CPU count for large samples).
@@ -87,7 +89,7 @@ def generate(out_dir: Path, messages: int = 5000, seed: int = 7, platforms: Sequ
     for span, finish in plans:     # each platform's finishing step gets its jobs' files
         written = [p for i in span for p in results[i]]
         files += finish(written) if finish else written
-    return SampleSummary(counts=counts, files=files, config_path=write_config(out_dir, chosen))
+    return SampleSummary(counts=counts, files=files, config_path=write_config(out_dir, chosen, preset))
 
 
 def _run(jobs: list[tuple], tick: Callable[[int], None], workers: int) -> list[list[Path]]:
@@ -137,13 +139,15 @@ def _toml_list(items: Sequence[str]) -> str:
     return "[" + ", ".join(_toml_str(x) for x in items) + "]"
 
 
-def write_config(out_dir: Path, platforms: Sequence[str]) -> Path:
+def write_config(out_dir: Path, platforms: Sequence[str], preset: str | None = None) -> Path:
     lines = ["# Written by `ai-me sample-data` for the fictional user Robin Vale.", "", "[me]",
              f"names = {_toml_list(ME_NAMES)}", f"emails = {_toml_list(ME_EMAILS)}",
              f"phones = {_toml_list([ME_PHONE])}",
              "", "[exports]"]
     lines += [f"{p} = {_toml_list([export_path(out_dir, p).as_posix()])}" for p in platforms]
     lines += ["", "[ingest]", 'timezone = "Europe/London"', ""]
+    if preset:
+        lines += ["[training]", f"preset = {_toml_str(preset)}", ""]
     path = out_dir / CONFIG_NAME
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
