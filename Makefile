@@ -43,6 +43,10 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 		$(VENV)/bin/dagster asset materialize -m dagster_defs.definitions --select '*' >warehouse/demo.log 2>&1 \
 		|| { tail -50 warehouse/demo.log; echo "demo failed: full log in warehouse/demo.log"; exit 1; }
 	@$(VENV)/bin/ai-me status --warehouse warehouse
+	@echo "Try next:"
+	@echo "  .venv/bin/ai-me reply \"Are you free on Friday?\" --platform whatsapp   # the sample persona's reply"
+	@echo "  open warehouse/models/smollm2-135m/eval/report.html                 # tuned vs base, with examples"
+	@echo "  make dev                                                            # the pipeline in the Dagster UI"
 
 test: install browser
 	@HF_HUB_OFFLINE=1 $(PY) -m pytest
