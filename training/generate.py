@@ -22,7 +22,7 @@ from .hardware import resolve_dtype
 from .prompt import system_prompt
 from .quantization import four_bit_config
 
-GENERATION_BATCH = 16   # contexts decoded together; more gains little on a CPU and costs memory
+GENERATION_BATCH = 32   # contexts decoded together; larger batches gained nothing more on 2 cores (docs/benchmarks.md)
 
 
 @dataclass
