@@ -158,7 +158,8 @@ def _plan_models(p: Plan, models: Path, keep_adapter: bool) -> None:
 
 
 def _local_base(run: Path, models: Path) -> set[Path]:
-    """The warehouse-local base model (the tiny one) an adapter names: without it the adapter is useless."""
+    """The warehouse-local base model (tiny, or converted from GGUF) an adapter names: without it the
+    adapter is useless. Training records it relative to the warehouse (older runs: absolute)."""
     try:
         base = json.loads((run / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
     except (OSError, ValueError):
@@ -166,7 +167,7 @@ def _local_base(run: Path, models: Path) -> set[Path]:
     if not base:
         return set()
     path = Path(base)
-    path = (run / path) if not path.is_absolute() else path
+    path = (models.parent / path) if not path.is_absolute() else path
     try:
         resolved = path.resolve()
     except OSError:

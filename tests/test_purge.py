@@ -51,7 +51,7 @@ def wh(tmp_path, monkeypatch):
                      "chat_template.jinja", "run.json", "config.yaml", "README.md", "metrics.json"]
     for name in adapter_files:
         _write(run / name, 11)
-    (run / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(root / "models" / BASE)}))
+    (run / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": f"models/{BASE}"}))
     for name in ("training_args.bin", "train_log.jsonl", "loss_curve.png", "eval/report.html",
                  "eval/metrics.json", "checkpoints/checkpoint-3/adapter_model.safetensors",
                  "checkpoints/checkpoint-3/trainer_state.json", "merged/model.safetensors"):
