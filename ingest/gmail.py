@@ -34,6 +34,7 @@ from typing import Iterator
 
 import pyarrow as pa
 
+from . import zips
 from .base import ExportError, ExportInput, Ingester, ParseContext, ParseItem, Reject, single_files
 from .email_text import analyse
 from .html_text import html_to_text
@@ -297,6 +298,9 @@ def parse_message(raw: RawMessage, mine: frozenset[str]) -> Message | str:
 
     mime = _Mime(flags)
     body_raw = mime.text_of(headers, body)
+    if body_raw and len(body_raw) * 4 > zips.MAX_MESSAGE_TEXT_BYTES:   # the cap of every platform
+        if (size := len(body_raw.encode("utf-8", "surrogatepass"))) > zips.MAX_MESSAGE_TEXT_BYTES:
+            return zips.text_too_long(size)
     extracted = analyse(body_raw) if body_raw else None
     if extracted and extracted.forwarded or "attachment:message/rfc822" in flags:
         flags.append("forwarded")

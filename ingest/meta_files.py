@@ -16,12 +16,13 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from .base import ExportError, ExportInput
-from .zips import UNREADABLE, open_zip
+from . import zips
+from .zips import UNREADABLE, check_export_total, inflation, name_error, open_zip
 
 MESSAGE_FILE = re.compile(r"message_(\d+)\.json")
 HTML_FILE = re.compile(r"message_\d+\.html")
 # Meta caps a file at 10,000 messages (a few MB); anything far bigger is not a message file.
-MAX_FILE_BYTES = 256 << 20
+MAX_FILE_BYTES = zips.MAX_FILE_BYTES
 HTML_EXPORT = ("this is an HTML export, which ai-me cannot read: request your messages again from Meta "
                "(Accounts Centre > Your information and permissions > Download your information) "
                "and choose the format JSON")
@@ -91,11 +92,15 @@ def message_files(export: ExportInput) -> Iterator[list[MessageFile]]:
         if export.root.is_dir():
             found = [_folder_file(export.root, p) for p in export.files]
         else:
-            found = []
+            found, members = [], []
             for path in export.files:
                 zf = stack.enter_context(open_zip(path))
-                found += [_zip_file(path, zf, info) for info in zf.infolist()
-                          if MESSAGE_FILE.fullmatch(_member_path(info.filename).name)]
+                infos = [i for i in zf.infolist() if MESSAGE_FILE.fullmatch(_member_path(i.filename).name)]
+                members += [(path, i) for i in infos]
+                found += [_zip_file(path, zf, info) for info in infos]
+            # what the files to be read would inflate to, all told (those over a member's cap are not read)
+            check_export_total((path, i) for path, i in members
+                               if i.file_size <= MAX_FILE_BYTES and not inflation(i, "zip member"))
         yield sorted(found, key=lambda f: (f.thread, f.number, f.ref))
 
 
@@ -138,9 +143,13 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     in an error instead of an unbounded read."""
     if info.file_size > MAX_FILE_BYTES:
         raise UnreadableFile(f"zip member of {info.file_size} bytes is larger than a message file can be")
+    if why := inflation(info, "zip member"):
+        raise UnreadableFile(why)
     try:
         with zf.open(info) as f:
             return f.read()
+    except UnicodeDecodeError as e:   # its local header's name, flagged as UTF-8
+        raise UnreadableFile(f"corrupt zip member ({name_error(e)})") from None
     except UNREADABLE as e:
         raise UnreadableFile(f"corrupt zip member ({type(e).__name__}: {e})") from None
 

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from . import zips
 from .base import Reject
 from .columns import repeated_list
 from .identity import Me
@@ -314,7 +315,16 @@ def _check(m, shape: Shape) -> None:
     for key in (shape.sender, shape.text):
         if m.get(key) is not None and type(m[key]) is not str:
             raise BadMessage(f"{key} is not a string")
+    if (size := _text_bytes(m.get(shape.text))) > zips.MAX_MESSAGE_TEXT_BYTES:
+        raise BadMessage(zips.text_too_long(size))
     shape.special(m, m.get(shape.text) or None)
+
+
+def _text_bytes(text: str | None) -> int:
+    """UTF-8 length of a text as exported (0 for none); encoded only when it may be over the cap."""
+    if not text or len(text) * 4 <= zips.MAX_MESSAGE_TEXT_BYTES:
+        return len(text or "")
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass
@@ -376,6 +386,9 @@ class _File:
             low, high = pc.min_max(ts).values()
             if low.as_py() < TIMESTAMP_MS_RANGE[0] or high.as_py() > TIMESTAMP_MS_RANGE[1]:
                 raise Irregular
+            if (max(map(len, filter(None, texts)), default=0) * 4 > zips.MAX_MESSAGE_TEXT_BYTES
+                    and any(_text_bytes(t) > zips.MAX_MESSAGE_TEXT_BYTES for t in texts if type(t) is str)):
+                raise Irregular   # an over-long text: screened (and rejected) message by message
             specials = {i: shape.special(msgs[i], texts[i] or None) for i in shape.to_look_at(msgs)}
             reactions, flags = self._reactions(list(map(dict.get, msgs, repeat("reactions"))))
         except (TypeError, AttributeError, KeyError, IndexError, OverflowError, pa.ArrowException) as e:

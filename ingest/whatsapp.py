@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from . import zips
 from .base import ExportError, ExportInput, Ingester, ParseContext, ParseItem, Reject
 from .columns import constant, repeated_list
 from .schema import CONTENT_TYPES, DIRECTIONS
@@ -35,7 +36,7 @@ from .whatsapp_time import DATE_ORDERS, LocalClock, epoch_days, infer_date_order
 SINGLE_BLOCK_BYTES = 16 << 20   # a chat up to this size is read once, as one block
 BLOCK_BYTES = 8 << 20           # a larger one is surveyed, then read again in blocks of this size
 BATCH_ROWS = 50_000
-MAX_MESSAGE_BYTES = 4 << 20   # far above WhatsApp's own limit of 65,536 characters
+MAX_MESSAGE_BYTES = 4 << 20   # held back across blocks up to this; a longer message is cut (and so rejected)
 SAMPLE_BYTES = 256 << 10
 PARTICIPANT_CELLS = 1_000_000   # names repeated in one batch's participants column
 _TYPE_CODE = {t: i for i, t in enumerate(CONTENT_TYPES)}
@@ -183,10 +184,13 @@ class _ChatParser:
         self.ctx.records_in += n
         ends = _text_ends(scan, n)
         local = _local_seconds(scan, n, self.order)
-        for i in np.flatnonzero(local < 0).tolist():
+        sizes = ends - scan.text_start[:n]   # WhatsApp's own limit, 65,536 characters, is far below the cap
+        too_long = (local >= 0) & (sizes > zips.MAX_MESSAGE_TEXT_BYTES)
+        for i in np.flatnonzero((local < 0) | too_long).tolist():
             raw = _decode(scan.data[scan.line_starts[scan.rows[i]]:ends[i]])
-            yield Reject(self._ref(line + int(scan.rows[i]), raw), "invalid date or time in message header", raw)
-        valid = np.flatnonzero(local >= 0)
+            reason = zips.text_too_long(int(sizes[i])) if too_long[i] else "invalid date or time in message header"
+            yield Reject(self._ref(line + int(scan.rows[i]), raw), reason, raw)
+        valid = np.flatnonzero((local >= 0) & ~too_long)
         size = max(1, min(BATCH_ROWS, PARTICIPANT_CELLS // max(len(self.participants), 1)))  # big groups: smaller
         for first in range(0, len(valid), size):
             rows = valid[first:first + size]

@@ -2,7 +2,8 @@
 
 The chat's name (and so its conversation id) comes from the file name, which WhatsApp sets to
 "WhatsApp Chat with <name>.txt" (Android) or "WhatsApp Chat - <name>.zip" holding `_chat.txt`
-(iOS). Zip members are streamed, never extracted to disk, and only from safe paths below a size cap.
+(iOS). Zip members are streamed, never extracted to disk, and only from safe paths below the size
+and compression-ratio caps (zips.py).
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from typing import BinaryIO, Callable, Iterator
 
 from .base import ExportError, ExportInput, single_files
 from .text import strip_bidi
-from .zips import DAMAGED_DATA, open_zip
+from . import zips
+from .zips import DAMAGED_DATA, inflation, name_error, open_zip
 
 CHAT_SUFFIXES = (".txt", ".zip")
-MAX_MEMBER_BYTES = 2 << 30   # a chat text above 2 GiB uncompressed is not a real export
+MAX_MEMBER_BYTES = zips.MAX_CHAT_BYTES   # a chat text above 2 GiB uncompressed is not a real export
 IOS_MEMBER = "_chat.txt"
 _READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
@@ -90,6 +92,8 @@ def _open_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path) -> Bi
         return zf.open(member)
     except (NotImplementedError, RuntimeError) as e:   # flags zipfile cannot handle (patched data, encryption)
         raise ExportError(path, member.filename, f"cannot read the chat text from the zip ({e})") from None
+    except UnicodeDecodeError as e:   # its local header's name, flagged as UTF-8
+        raise ExportError(path, member.filename, f"corrupt zip member ({name_error(e)})") from None
 
 
 def _chat_member(zf: zipfile.ZipFile, path: Path) -> zipfile.ZipInfo:
@@ -109,9 +113,11 @@ def _chat_member(zf: zipfile.ZipFile, path: Path) -> zipfile.ZipInfo:
     if member.compress_type not in _READABLE_METHODS:
         raise ExportError(path, member.filename, f"the chat text uses zip compression method "
                                                  f"{member.compress_type}, which cannot be read")
-    if member.file_size > MAX_MEMBER_BYTES:
+    if member.file_size > min(MAX_MEMBER_BYTES, zips.MAX_EXPORT_BYTES):
         raise ExportError(path, member.filename, f"chat text of {member.file_size} bytes exceeds the "
-                                                 f"{MAX_MEMBER_BYTES} byte limit")
+                                                 f"{min(MAX_MEMBER_BYTES, zips.MAX_EXPORT_BYTES)} byte limit")
+    if why := inflation(member, "chat text"):
+        raise ExportError(path, member.filename, why)
     return member
 
 

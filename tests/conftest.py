@@ -7,10 +7,22 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 # `make fuzz` (HYPOTHESIS_PROFILE=fuzz): many more examples for the fuzz and property tests that do
-# not fix their own count (tests/test_fuzz.py scales with it); the default profile stays as it is.
-from hypothesis import HealthCheck, settings  # noqa: E402
+# not fix their own count (tests/test_fuzz.py scales with it). What it finds failing is saved in
+# tests/fixtures/hypothesis-found/, which is committed: every run, under any profile, replays it
+# (the default profile reads it and keeps its own database as before). Hypothesis drops an entry
+# that passes again, and an edit of the test changes its key, so a found bug also gets an
+# @example and a regression test of its own (see tests/test_fuzz.py).
+from pathlib import Path  # noqa: E402
 
-settings.register_profile("fuzz", max_examples=3000, deadline=None, print_blob=True,
+from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis.database import (  # noqa: E402
+    DirectoryBasedExampleDatabase, MultiplexedDatabase, ReadOnlyDatabase)
+
+FOUND_EXAMPLES = DirectoryBasedExampleDatabase(Path(__file__).parent / "fixtures" / "hypothesis-found")
+settings.register_profile("default", database=MultiplexedDatabase(
+    settings.get_profile("default").database, ReadOnlyDatabase(FOUND_EXAMPLES)))
+settings.load_profile("default")
+settings.register_profile("fuzz", max_examples=3000, deadline=None, print_blob=True, database=FOUND_EXAMPLES,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 if os.environ.get("HYPOTHESIS_PROFILE"):
     settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])

@@ -1,8 +1,12 @@
 """Nothing crashes: every ingester, driven through the real entry point (ingest.runner.ingest_platform)
 on generated and then damaged exports, ends in landed records, rejects with reasons, or one error line
 naming the file, never in another exception. Damage: truncation, random bytes, other encodings
-(UTF-16, latin-1, cp1252, invalid UTF-8), zips with corrupt data, lying sizes and unsafe member
-paths, 5 MB lines, JSON nested 100,000 levels deep, zip bombs, mbox files with binary junk.
+(UTF-16, latin-1, cp1252, invalid UTF-8), zips with corrupt data, lying sizes, unsafe member paths
+and member names flagged as UTF-8 that are not, 5 MB lines, JSON nested 100,000 levels deep, zip
+bombs, mbox files with binary junk. (tests/test_zip_limits.py: the caps on exports, ratios, messages.)
+
+Hypothesis draws new examples on every run and keeps a failing one only in a local database: a bug
+found here gets an @example of its own (below) and a regression test, so every run tries it again.
 
 Examples per test: a few dozen by default (the file stays well under a minute);
 `make fuzz` (HYPOTHESIS_PROFILE=fuzz, registered in conftest.py) runs thousands.
@@ -19,14 +23,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fuzzing import FUZZING, examples
+from fuzzing import FUZZING, examples, utf8_flagged
 from ingest import meta_files, whatsapp_source
 from ingest.config import Config
 from ingest.runner import IngestReport, ingest_platform
 from ingest.schema import RAW_SCHEMA, REJECT_SCHEMA
+from ingest.zips import text_too_long
 
 SECRET = "Zq7secret"   # planted in message text: must never reach an error, note or reject reason
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")   # zips built with repeated names
@@ -98,7 +103,7 @@ def zipped(draw, members: list[tuple[str, bytes]]) -> bytes:
                                            zipfile.ZIP_LZMA]))
             zf.writestr(zipfile.ZipInfo(name, (2023, 1, 1, 0, 0, 0)), data, compress_type=method)
     data = bytearray(buf.getvalue())
-    damage = draw(st.sampled_from(["none", "none", "cut", "flip", "lie"]))
+    damage = draw(st.sampled_from(["none", "none", "cut", "flip", "lie", "utf8"]))
     if damage == "cut":
         data = data[:draw(st.integers(0, len(data)))]
     elif damage == "flip":
@@ -110,6 +115,10 @@ def zipped(draw, members: list[tuple[str, bytes]]) -> bytes:
         data[22:26] = size
         if central >= 0:
             data[central + 24:central + 28] = size
+    elif damage == "utf8":   # a member's name flagged as UTF-8 (bit 0x800) in one or both headers, but not
+        name = draw(st.sampled_from([n for n, _ in members]))
+        return utf8_flagged(members, name, *draw(st.sampled_from([(True, True), (True, False), (False, True)])),
+                            bad=draw(st.sampled_from([b"\xff", b"\xc3(", b"\x80\x80", b"\xed\xa0\x80"])))
     return bytes(data)
 
 
@@ -140,8 +149,18 @@ def whatsapp_export(draw) -> tuple[str, bytes]:
     return "WhatsApp Chat - Alex.zip", draw(zipped([(name, data), *extra]))
 
 
+CHAT = b"12/03/2023, 14:05 - Alex: hi " + SECRET.encode() + b"\n"
+META_FILE = b'{"messages": [{"sender_name": "Sam", "timestamp_ms": 1, "content": "hi"}]}'
+# issue #26: names flagged as UTF-8 that are not made zipfile raise UnicodeDecodeError
+BAD_LOCAL_NAME_CHAT = utf8_flagged([("_chat.txt", CHAT)], "_chat.txt", central=False)
+BAD_NAMES_MEDIA = utf8_flagged([("_chat.txt", CHAT), ("IMG-1.jpg", b"\xff\xd8")], "IMG-1.jpg")
+BAD_LOCAL_NAME_META = utf8_flagged([("inbox/sam_1/message_1.json", META_FILE)], "inbox/sam_1", central=False)
+
+
 @examples(100)
 @given(whatsapp_export())
+@example(("WhatsApp Chat - Alex.zip", BAD_LOCAL_NAME_CHAT))
+@example(("WhatsApp Chat - Alex.zip", BAD_NAMES_MEDIA))
 def test_whatsapp_never_crashes(export):
     name, data = export
     with tempfile.TemporaryDirectory() as tmp:
@@ -263,6 +282,7 @@ def test_gmail_never_crashes(data):
 
 @examples(60)
 @given(st.binary(max_size=2000), st.sampled_from(["whatsapp", "instagram", "gmail"]))
+@example(BAD_LOCAL_NAME_META[4:], "instagram")   # issue #26
 def test_random_bytes_never_crash(data, platform):
     name = {"whatsapp": "WhatsApp Chat with Alex.txt", "instagram": "export.zip", "gmail": "Inbox.mbox"}[platform]
     with tempfile.TemporaryDirectory() as tmp:
@@ -277,28 +297,32 @@ def test_random_bytes_never_crash(data, platform):
 HUGE = 5 << 20
 
 
-def test_huge_single_lines_land(tmp_path):
-    """A 5 MB line: a WhatsApp message, a Meta text, an email body line, and a WhatsApp file of no line break."""
+def test_huge_single_lines_are_rejected_by_the_text_cap(tmp_path):
+    """A 5 MB line: a WhatsApp message, a Meta text, an email body line (each over the 1 MiB cap on
+    one message's text: one reject, the rest lands), and a WhatsApp file of no line break."""
     root = tmp_path / "in"
     root.mkdir()
     chat = root / "WhatsApp Chat with Alex.txt"
     chat.write_bytes(b"12/03/2023, 14:05 - Alex: hi\n12/03/2023, 14:06 - Alex: " + b"x" * HUGE
                      + b"\n12/03/2023, 14:07 - Alex: bye\n")
     report = ingest("whatsapp", [chat], root)
-    assert (report.landed, report.rejected) == (3, 0)
+    assert (report.landed, report.rejected) == (2, 1)
+    assert report.results[0].reject_reasons == {text_too_long(HUGE): 1}
     chat.write_bytes(b"y" * HUGE)
     assert ingest("whatsapp", [chat], root).errors   # no header anywhere: not a chat
 
     thread = root / "ig/inbox/sam_1"
     thread.mkdir(parents=True)
-    (thread / "message_1.json").write_text(json.dumps(
-        {"messages": [{"sender_name": "Sam", "timestamp_ms": 1, "content": "z" * HUGE}]}))
-    assert ingest("instagram", [root / "ig"], root).landed == 1
+    (thread / "message_1.json").write_text(json.dumps({"messages": [
+        {"sender_name": "Sam", "timestamp_ms": 1, "content": "z" * HUGE},
+        {"sender_name": "Sam", "timestamp_ms": 2, "content": "fine"}]}))
+    report = ingest("instagram", [root / "ig"], root)
+    assert (report.landed, report.rejected) == (1, 1)
 
     mbox = root / "Inbox.mbox"
     mbox.write_bytes(f"{FROM}\nDate: Mon, 2 Jan 2023 10:11:12 +0000\n\n".encode() + b"w" * HUGE + b"\n")
     report = ingest("gmail", [mbox], root)
-    assert (report.landed, report.rejected) == (1, 0)
+    assert (report.landed, report.rejected) == (0, 1)
 
 
 def test_json_nested_100k_levels_is_one_reject_and_no_recursion_error(tmp_path):
