@@ -55,7 +55,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: Duck
     warehouse = private_dir(cfg.warehouse_root)
     context.log.info(enrich_languages(warehouse).summary())
     # DbtCliResource hands dbt a copy of os.environ taken when the run starts.
-    with _environ(dbt_env(warehouse)):
+    with _environ(dbt_env(warehouse, cfg)):
         invocation = dbt.cli(dbt_args(["build"], cfg), context=context,
                              target_path=dbt_artifacts_dir(warehouse) / "dagster")
     # Outputs wait until dbt exits: it holds the DuckDB file's write lock until then, and their row

@@ -5,7 +5,10 @@ take the caller down. Its console output can quote data (a failed cast names the
 kept in the warehouse's dbt log and the caller gets one line built from run_results.json: counts,
 statuses and the names of what failed, never message text.
 
-The user's config reaches the models as dbt vars (`dbt_vars`, shared with Dagster). A build or run
+The user's config reaches the models as dbt vars (`dbt_vars`, shared with Dagster), except the
+user's names: they travel in the environment (`dbt_env`, read by dbt_project/macros/me.sql), which
+only the user can read, never on the command line, which `ps` shows to everyone. dbt renders every
+string var as Jinja, so a var holding template syntax is refused (`dbt_vars`). A build or run
 is wrapped in the steps around it: the language step before (ingest/language.py) and, when the
 training_examples mart was built and tested, the dataset export after (ingest/dataset_export.py).
 """
@@ -22,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
+from .config import Config, ConfigError
 from .dataset_export import export_datasets
 from .identity import norm_name
 from .landing import private_dir
@@ -40,12 +43,28 @@ _VAR_VERBS = _BUILDS | {"test", "compile", "show"}
 DATASET_NODE = "model.ai_me.training_examples"  # the mart warehouse/datasets/ is exported from
 
 
-def dbt_vars(cfg: Config) -> dict:
-    """The config as the dbt vars the models read (dbt_project.yml lists them with defaults)."""
+ME_ENV = "AI_ME_DBT_ME"            # my names, as JSON, for dbt_project/macros/me.sql
+_JINJA = re.compile(r"\{[{%#]")    # what opens template syntax for dbt's Jinja
+_CONFIG_KEYS = {"languages": "filters.languages", "system_prompt": "dataset.system_prompt",
+                "split_strategy": "split.strategy", "timezone": "ingest.timezone"}
+
+
+def me_vars(cfg: Config) -> dict:
+    """Who I am, as dbt_project/macros/me.sql reads it from $AI_ME_DBT_ME."""
     names = cfg.me.names
     return {
         "me_name": names[0] if names else "me",
         "me_names": sorted({norm_name(n) for n in names if norm_name(n)} | {n.strip().lower() for n in names}),
+    }
+
+
+def dbt_vars(cfg: Config) -> dict:
+    """The config as the dbt vars the models read (dbt_project.yml lists them with defaults).
+
+    dbt renders a string var as Jinja when a model reads it, so one holding `{{`, `{%` or `{#`
+    is a ConfigError rather than code that dbt would run.
+    """
+    found = {
         "languages": list(cfg.filters.languages),
         "min_chars": cfg.filters.min_chars,
         "dedup_tolerance_seconds": cfg.filters.dedup_tolerance_seconds,
@@ -60,6 +79,11 @@ def dbt_vars(cfg: Config) -> dict:
         "test_fraction": cfg.split.test_fraction,
         "timezone": duckdb_timezone(cfg.ingest.timezone),
     }
+    for key, value in found.items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and _JINJA.search(text):
+                raise ConfigError(f"{_CONFIG_KEYS.get(key, key)}: " + "template syntax ({{, {% or {#) is not allowed")
+    return found
 
 
 def dbt_args(args: list[str], cfg: Config) -> list[str]:
@@ -81,9 +105,13 @@ def duckdb_timezone(zone: str) -> str:
     return f"Etc/GMT{'-' if sign == '+' else '+'}{int(hours)}"
 
 
-def dbt_env(warehouse: Path) -> dict[str, str]:
-    """What every dbt run adds to the environment: the warehouse the profile points at, no usage stats."""
-    return {"AI_ME_WAREHOUSE": str(Path(warehouse).resolve()), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+def dbt_env(warehouse: Path, cfg: Config | None = None) -> dict[str, str]:
+    """What every dbt run adds to the environment: the warehouse the profile points at, no usage
+    stats and, given the config, my names (never on the command line)."""
+    env = {"AI_ME_WAREHOUSE": str(Path(warehouse).resolve()), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    if cfg is not None:
+        env[ME_ENV] = json.dumps(me_vars(cfg), ensure_ascii=False)
+    return env
 
 
 def dbt_artifacts_dir(warehouse: Path) -> Path:
@@ -119,6 +147,7 @@ def run_dbt(args: list[str], cfg: Config, warehouse: Path) -> tuple[bool, str]:
     """
     warehouse = private_dir(Path(warehouse).resolve())
     building = bool(args) and args[0] in _BUILDS
+    dbt_args(args, cfg)  # a config dbt must not see fails here, before the language step
     parts = [enrich_languages(warehouse).summary()] if building else []
     run = invoke_dbt(args, cfg, warehouse)
     parts.append(run.line)
@@ -135,7 +164,7 @@ def invoke_dbt(args: list[str], cfg: Config, warehouse: Path) -> DbtRun:
     results_file.unlink(missing_ok=True)  # a stale one would describe an earlier run
     start = time.perf_counter()
     proc = subprocess.run(dbt_command(dbt_args(args, cfg), artifacts / "target", artifacts / "logs"),
-                          env={**os.environ, **dbt_env(warehouse)}, capture_output=True, text=True,
+                          env={**os.environ, **dbt_env(warehouse, cfg)}, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     ok = proc.returncode == 0

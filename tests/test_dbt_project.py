@@ -58,8 +58,9 @@ def load_yaml(path: Path) -> dict:
 @pytest.fixture(scope="module")
 def good_build(tmp_path_factory):
     """WhatsApp: two exports that share message ids (a re-export); Gmail: one; Instagram: no
-    folder at all; Messenger: a folder holding only a killed ingest's temp file."""
-    warehouse = tmp_path_factory.mktemp("good") / "warehouse"
+    folder at all; Messenger: a folder holding only a killed ingest's temp file. The warehouse's
+    path holds a quote, which dbt must not take for the end of a SQL string."""
+    warehouse = tmp_path_factory.mktemp("good") / "robin's warehouse"
     land_raw(warehouse, "whatsapp", "exp1", to_raw_table(messages(3), "whatsapp", "exp1"))
     land_raw(warehouse, "whatsapp", "exp2", to_raw_table(messages(2), "whatsapp", "exp2"))
     land_raw(warehouse, "gmail", "exp3", to_raw_table(messages(4, content_type="email"), "gmail", "exp3"))
@@ -103,6 +104,16 @@ def test_staging_has_the_landed_rows(good_build):
                             "from stg_whatsapp__messages order by export_id, message_id limit 2")
     assert rows == [("exp1", "m0", 1_700_000_000_000, "outbound", [{"actor": "Sam", "reaction": "👍"}]),
                     ("exp1", "m1", 1_700_000_060_000, "outbound", None)]
+
+
+@pytest.mark.slow
+def test_a_quote_in_the_warehouse_path_is_escaped_in_sql(good_build):
+    warehouse, ok, line = good_build
+    assert "'" in str(warehouse) and ok, line
+    assert list((warehouse / "enrich").rglob("*.parquet"))  # the language cache was read from there too
+    for source in ("_raw__sources.yml", "_enrich__sources.yml"):
+        meta = next(iter(load_yaml(next((REPO / "models_sql").rglob(source)))["sources"]))["config"]["meta"]
+        assert "_sql}" in meta["external_location"] and "replace(" in next(v for k, v in meta.items() if k.endswith("_sql"))
 
 
 @pytest.mark.slow

@@ -22,12 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest import language
-from ingest.config import Config, ConfigError, DatasetConfig, load_config
+from ingest.config import Config, ConfigError, DatasetConfig, MeConfig, load_config
 from ingest.dataset_export import SPLITS
 from ingest.language import detect_languages, enrich_languages
 from ingest.pseudonyms import key_path, keyed_hash, load_or_create_key
 from ingest.schema import PLATFORMS
-from ingest.transform import dbt_args, dbt_vars, duckdb_timezone, run_dbt
+from ingest.transform import ME_ENV, dbt_args, dbt_command, dbt_env, dbt_vars, duckdb_timezone, me_vars, run_dbt
 from training.prompt import system_prompt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,13 +164,24 @@ def test_no_planted_identifier_or_contact_name_reaches_training(built):
     planted = [*ME_EMAILS, ME_PHONE, *PII.values(), "https://", "@example."]
     assert not [p for p in planted if any(p in t for t in texts)]
     assert not [t for t in texts for pattern in LEFTOVER_PATTERNS if duckdb_matches(t, pattern)]
-    # names never travel in prompts, sender prefixes or ids (they may still be written in a text)
+    # names travel nowhere: not in prompts or ids, and not in the texts (signatures, subjects,
+    # greetings), where the full names and the first names (each unique here) are pseudonyms
     prompts_and_ids = [row["messages"][0]["content"] for row in rows] + [row["conversation_id"] for row in rows]
     names = [p.name for p in PEOPLE.values()] + [p.name.lower().replace(" ", "") for p in PEOPLE.values()]
     assert not [n for n in names if any(n in t for t in prompts_and_ids)]
+    words = [set(duckdb.execute(r"select regexp_extract_all(lower(?), '[\pL\pM\pN_]+')", [t]).fetchone()[0])
+             for t in texts]
+    written = [p.name.lower().split() for p in PEOPLE.values() if any(c.isalpha() for c in p.name)]
+    assert {" ".join(n): sum(set(n) <= w for w in words) for n in written} == {" ".join(n): 0 for n in written}
     placeholders = query(built.warehouse, "select count(*) filter (where body_text like '%[PHONE]%'), "
                                           "count(*) filter (where body_text like '%[EMAIL]%') from messages")[0]
     assert all(placeholders), placeholders  # the planted identifiers were there, and redacted
+    # and the names were there: Alex Morgan signs work mail, Priya's chats are "Chat with Priya Shah"
+    alex, priya = (query(built.warehouse, f"select pseudonym from int_people__names where name = '{n}'")[0][0]
+                   for n in ("alex morgan", "priya shah"))
+    signed, chats = query(built.warehouse, f"select count(*) filter (where contains(body_text, chr(10) || '{alex}' || chr(10) || 'Senior Partner')), "
+                                           f"count(*) filter (where subject = 'Chat with {priya}') from messages")[0]
+    assert signed and chats, (signed, chats)
 
 
 def duckdb_matches(text: str, pattern: str) -> bool:
@@ -440,7 +451,8 @@ def test_dbt_vars_carry_the_config(tmp_path):
                     '[split]\nstrategy = "conversation"\n[dataset]\ncontext_turns = 4\nsession_gap_hours = 2\n'
                     '[ingest]\ntimezone = "+02:00"\n', encoding="utf-8")
     found = dbt_vars(load_config(path))
-    assert found["me_name"] == "Robin Vale" and {"robin vale", "robin.vale_"} <= set(found["me_names"])
+    me = me_vars(load_config(path))
+    assert me["me_name"] == "Robin Vale" and {"robin vale", "robin.vale_"} <= set(me["me_names"])
     assert (found["languages"], found["min_chars"], found["split_strategy"]) == (["en", "de"], 3, "conversation")
     assert (found["context_turns"], found["session_gap_hours"], found["timezone"]) == (4, 2.0, "Etc/GMT-2")
     assert found["system_prompt"] == DatasetConfig().system_prompt
@@ -457,8 +469,7 @@ def yaml_load(path: Path) -> dict:
 def test_default_vars_match_the_project_defaults():
     project = yaml_load(REPO / "dbt_project" / "dbt_project.yml")["vars"]
     found = dbt_vars(Config())
-    assert {k: v for k, v in found.items() if k not in ("me_names",)} == \
-        {k: v for k, v in project.items() if k not in ("me_names",)}
+    assert found == project
 
 
 def test_dbt_args_add_vars_only_where_dbt_compiles():
@@ -466,6 +477,35 @@ def test_dbt_args_add_vars_only_where_dbt_compiles():
     assert build[:3] == ["build", "--select", "marts"] and build[3] == "--vars"
     assert json.loads(build[4])["context_turns"] == 6
     assert dbt_args(["parse"], Config()) == ["parse"]
+
+
+def test_my_names_travel_in_the_environment_never_on_the_command_line(tmp_path):
+    cfg = Config(me=MeConfig(names=("Robin Vale", "robin.vale_")))
+    command = " ".join(dbt_command(dbt_args(["build"], cfg), tmp_path, tmp_path))
+    assert "Robin" not in command and "robin" not in command
+    env = dbt_env(tmp_path, cfg)
+    assert json.loads(env[ME_ENV]) == me_vars(cfg) and me_vars(cfg)["me_name"] == "Robin Vale"
+    assert ME_ENV not in dbt_env(tmp_path)
+    macro = (REPO / "dbt_project" / "macros" / "me.sql").read_text()
+    assert ME_ENV in macro and not [m for m in ("me_name", "me_names") if m in yaml_load(
+        REPO / "dbt_project" / "dbt_project.yml")["vars"]]
+
+
+@pytest.mark.parametrize("key, field, value", [
+    ("dataset.system_prompt", "system_prompt", "You are {me} {{ run_query('drop table messages') }}"),
+    ("dataset.system_prompt", "system_prompt", "You are {me} {% do run_query('select 1') %}"),
+    ("dataset.system_prompt", "system_prompt", "You are {me} {# hidden #}"),
+    ("filters.languages", "languages", ("en", "{{ 1 }}")),
+])
+def test_template_syntax_in_a_dbt_var_is_a_config_error(key, field, value, tmp_path):
+    """dbt renders string vars as Jinja: template syntax would run, so it never reaches dbt."""
+    section = "filters" if field == "languages" else "dataset"
+    cfg = dataclasses.replace(Config(), **{section: dataclasses.replace(getattr(Config(), section), **{field: value})})
+    with pytest.raises(ConfigError, match=key):
+        dbt_vars(cfg)
+    with pytest.raises(ConfigError, match=key):
+        run_dbt(["build"], cfg, tmp_path)
+    assert not (tmp_path / "dbt").exists()  # refused before the language step and dbt
 
 
 @pytest.mark.parametrize("zone, expected", [("Europe/London", "Europe/London"), ("UTC", "UTC"), ("+02:00", "Etc/GMT-2"),

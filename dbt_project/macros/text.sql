@@ -36,7 +36,7 @@
 -#}
 {% macro system_prompt(platform, partner, group_size) -%}
   replace(replace(replace(replace({{ sql_string(var('system_prompt')) }},
-    '{me}', {{ sql_string(var('me_name')) }}),
+    '{me}', {{ sql_string(me_name()) }}),
     '{chat}', {{ chat_noun(platform) }}),
     '{partner}', {{ partner }}),
     '{size}', case when {{ group_size }} <= 2 then '1:1' else 'group of ' || {{ group_size }} end)

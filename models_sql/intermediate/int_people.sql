@@ -1,6 +1,6 @@
 -- Everyone who appears as a sender or participant, per platform: whether it is me, and the
 -- pseudonym that stands for anyone else (P + 6 hex of the keyed hash of the name as compared).
--- Me: a name I have sent messages under on that platform, or one of var('me_names').
+-- Me: a name I have sent messages under on that platform, or one of me_names() (macros/me.sql).
 with messages as (
     select platform, sender, direction, participants from {{ ref('int_messages__deduped') }}
 ),
@@ -21,7 +21,7 @@ mine as (
 select
     n.platform,
     n.name,
-    mine.name_key is not null or list_contains({{ sql_string_list(var('me_names')) }}, {{ name_key('n.name') }}) as is_me,
+    mine.name_key is not null or list_contains({{ sql_string_list(me_names()) }}, {{ name_key('n.name') }}) as is_me,
     {{ pseudonym('P', 'person', name_key('n.name')) }} as pseudonym
 from (select distinct platform, name from names where name is not null) as n
 left join mine on mine.platform = n.platform and mine.name_key = {{ name_key('n.name') }}
