@@ -1,6 +1,7 @@
 """`ai-me serve` and `ai-me reply` on a tiny trained run: the official openai client against the
 running server, validation errors, the API key, 20 concurrent requests, a client that leaves
-mid-stream, and the chat page in headless Chromium."""
+mid-stream, the request-size limits (body, prompt, max_tokens; the key before the body), /health
+during long work, and the chat page in headless Chromium."""
 import asyncio
 import contextlib
 import json
@@ -14,8 +15,13 @@ import pytest
 import torch
 import uvicorn
 
+from urllib.parse import urlsplit
+
 from browser import chromium, needs_chromium
 from training.config import load_config
+from training.serve import create_app
+from training.serve_api import completion_budget
+from training.serve_models import ChatRequest
 from training.generate import reply
 from ingest.cli import main as ai_me
 from training.serve_cli import API_KEY_ENV
@@ -28,6 +34,11 @@ TINY = {
     "train.max_steps": 2, "train.eval_steps": 2, "train.save_steps": 2, "train.cpu_threads": 1,
 }
 INCOMING = "Are you coming tonight?"
+# The documented limits of `ai-me serve` (training/serve.py, serve_api.py, serve_models.py).
+BODY_LIMIT = 1 << 20        # bytes of a request body
+PROMPT_CHARS = 32_000       # characters of all messages together
+MESSAGES = 1000             # messages in one request
+TOKENS_CAP = 2048           # max_tokens (or max_completion_tokens) at most
 
 
 def cli(argv):
@@ -142,7 +153,9 @@ def body(**changes):
     (body(temperature="hot"), 400, "temperature", None),
     (body(top_p=0), 400, "top_p", None),
     (body(max_tokens=0), 400, "max_tokens", None),
-    (body(max_tokens=10_000), 400, "max_tokens", "context_length_exceeded"),
+    (body(max_tokens=1000), 400, "max_tokens", "context_length_exceeded"),
+    (body(max_tokens=10_000), 400, "max_tokens", "invalid_value"),
+    (body(max_completion_tokens=10_000), 400, "max_completion_tokens", "invalid_value"),
     (body(messages=[{"role": "user", "content": "hi " * 1000}]), 400, "messages", "context_length_exceeded"),
     (body(n=3), 400, "n", None),
     (body(stop=["\n"]), 400, None, None),
@@ -167,7 +180,7 @@ def test_malformed_json_unknown_paths_and_client_errors(served, client):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError, match="context length"):
-        ask(client, max_tokens=100_000)
+        ask(client, max_tokens=1000)
     assert httpx.get(url + "/health").json()["status"] == "ok"
 
 
@@ -240,6 +253,170 @@ def test_a_client_leaving_mid_stream_frees_its_slot(served, client):
         time.sleep(0.05)
     assert serving.engine.finished["cancelled"] == cancelled + 1
     assert ask(client).choices[0].message.content is not None
+
+
+def raw_exchange(url, head: str, chunks=(), timeout=10.0):
+    """`head` and then `chunks` on a fresh connection, like a client that may never finish its body;
+    returns (status, headers, JSON body, seconds until the answer's head arrived)."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        start = time.perf_counter()
+        sock.sendall(head.encode())
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:  # the server may answer and hang up before all is sent
+            pass
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = sock.recv(65536)
+            assert more, "the server closed the connection without answering"
+            data += more
+        seconds = time.perf_counter() - start
+        head_bytes, _, rest = data.partition(b"\r\n\r\n")
+        status_line, *lines = head_bytes.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
+        while len(rest) < int(headers.get("content-length", 0)):
+            more = sock.recv(65536)
+            if not more:
+                break
+            rest += more
+    return int(status_line.split()[1]), headers, json.loads(rest) if rest else None, seconds
+
+
+def post_head(url, *headers: str) -> str:
+    return "\r\n".join(["POST /v1/chat/completions HTTP/1.1", f"Host: 127.0.0.1:{urlsplit(url).port}",
+                        "Content-Type: application/json", *headers, "", ""])
+
+
+def assert_openai_error(answer: dict, code: str) -> None:
+    error = answer["error"]
+    assert error["code"] == code and error["type"] == "invalid_request_error" and error["message"]
+    assert set(error) == {"message", "type", "param", "code"}
+
+
+def test_a_body_over_the_limit_is_refused_from_its_content_length(served, client):
+    # 20 MB announced, not one byte sent: the answer comes from the header alone.
+    status, headers, answer, seconds = raw_exchange(served[0], post_head(served[0], "Content-Length: 20000000"))
+    assert status == 413 and headers["content-type"] == "application/json" and seconds < 2
+    assert_openai_error(answer, "request_too_large")
+    assert str(BODY_LIMIT) in answer["error"]["message"]
+    # The official client, sending a whole 2 MB body, gets the same answer as an APIStatusError.
+    with pytest.raises(openai.APIStatusError) as raised:
+        ask(client, messages=[{"role": "user", "content": "x" * (2 * BODY_LIMIT)}])
+    assert raised.value.status_code == 413 and raised.value.code == "request_too_large"
+    assert "xxxx" not in raised.value.message
+    assert ask(client).choices  # the server is none the worse
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(served):
+    # No length announced and no end ever sent: reading stops as soon as the body passes the limit.
+    piece = b"x" * 65536
+    chunks = [b"%x\r\n%s\r\n" % (len(piece), piece)] * (BODY_LIMIT // len(piece) + 2)
+    status, _, answer, seconds = raw_exchange(served[0], post_head(served[0], "Transfer-Encoding: chunked"), chunks)
+    assert status == 413 and seconds < 5
+    assert_openai_error(answer, "request_too_large")
+    # Just under the limit is read and parsed (here: invalid JSON, an ordinary 400).
+    piece = b"x" * (BODY_LIMIT - 1)
+    status, _, answer, _ = raw_exchange(served[0], post_head(served[0], "Transfer-Encoding: chunked"),
+                                        [b"%x\r\n%s\r\n0\r\n\r\n" % (len(piece), piece)])
+    assert status == 400 and answer["error"]["type"] == "invalid_request_error"
+
+
+def test_the_api_key_is_checked_before_the_body_is_read(served):
+    with running(create_app(served[1], api_key="s3cret")) as url:
+        huge = "Content-Length: 200000000"
+        for key in ([], ["Authorization: Bearer wrong"]):
+            status, _, answer, seconds = raw_exchange(url, post_head(url, huge, *key))
+            assert status == 401 and seconds < 2
+            assert answer["error"]["code"] == "invalid_api_key"
+        status, _, answer, seconds = raw_exchange(url, post_head(url, huge, "Authorization: Bearer s3cret"))
+        assert status == 413 and seconds < 2
+        # Any other /v1 path wants the key too; the page and /health do not.
+        assert httpx.get(url + "/v1/nothing-here").status_code == 401
+        assert httpx.get(url + "/health").status_code == 200 and httpx.get(url + "/").status_code == 200
+
+
+def test_prompt_characters_and_messages_are_capped_before_tokenising(served, client, monkeypatch):
+    def no_tokenising(messages):
+        raise AssertionError("an oversized prompt must be refused before it is tokenised")
+
+    monkeypatch.setattr(served[1].engine, "encode", no_tokenising)
+    secret = "my bank PIN is 4921 "
+    too_long = [
+        [{"role": "user", "content": secret * (PROMPT_CHARS // len(secret) + 1)}],
+        [{"role": "assistant", "content": secret * (PROMPT_CHARS // len(secret) // 2)},
+         {"role": "user", "content": secret * (PROMPT_CHARS // len(secret) // 2 + 1)}],
+    ]
+    for messages in too_long:
+        with pytest.raises(openai.BadRequestError) as raised:
+            ask(client, messages=messages)
+        error = raised.value
+        assert (error.code, error.param) == ("string_above_max_length", "messages")
+        assert str(PROMPT_CHARS) in error.message and "PIN" not in error.message
+    with pytest.raises(openai.BadRequestError) as raised:
+        ask(client, messages=[{"role": "user", "content": "a"}] * (MESSAGES + 1))
+    assert (raised.value.code, raised.value.param) == ("array_above_max_length", "messages")
+
+
+def test_max_tokens_is_capped_whatever_the_context(served, client, monkeypatch):
+    engine = served[1].engine
+
+    def no_generating(job):
+        raise AssertionError("an oversized max_tokens must be refused, not generated")
+
+    monkeypatch.setattr(engine, "context_length", 131_072)  # Llama 3.1's
+    monkeypatch.setattr(engine, "submit", no_generating)
+    for field in ("max_tokens", "max_completion_tokens"):
+        with pytest.raises(openai.BadRequestError) as raised:
+            ask(client, **{"max_tokens": None, field: 100_000})
+        error = raised.value
+        assert (error.code, error.param) == ("invalid_value", field) and str(TOKENS_CAP) in error.message
+    # At the cap it is granted; without max_tokens the default short reply is asked for.
+    at_cap = ChatRequest(**body(max_tokens=TOKENS_CAP))
+    assert completion_budget(at_cap, 10, 131_072, TOKENS_CAP) == TOKENS_CAP
+    assert completion_budget(ChatRequest(**body()), 10, 131_072, TOKENS_CAP) == 128
+
+
+def test_serve_takes_its_max_tokens_cap_from_the_command_line(warehouse, capsys):
+    assert serve_via_cli(warehouse)["app"].state.serving.max_tokens == TOKENS_CAP
+    assert serve_via_cli(warehouse, "--max-tokens", "64")["app"].state.serving.max_tokens == 64
+    assert cli(["serve", "--warehouse", str(warehouse), "--run", "main", "--max-tokens", "0"]) == 2
+    assert "--max-tokens must be at least 1" in capsys.readouterr().err
+
+
+def health_seconds(url) -> float:
+    start = time.perf_counter()
+    assert httpx.get(url + "/health", timeout=30).status_code == 200
+    return time.perf_counter() - start
+
+
+def test_health_answers_while_a_prompt_is_tokenised_and_a_reply_generated(served, client, monkeypatch):
+    url, serving = served
+    engine, encode = serving.engine, serving.engine.encode
+
+    def slow_encode(messages):  # as a long prompt on a slow machine
+        time.sleep(3)
+        return encode(messages)
+
+    monkeypatch.setattr(engine, "encode", slow_encode)
+    answers = []
+    asking = threading.Thread(target=lambda: answers.append(ask(client)))
+    asking.start()
+    time.sleep(0.5)
+    during_tokenising = health_seconds(url)
+    asking.join(30)
+    assert answers and answers[0].choices
+    assert during_tokenising < 1.5, f"/health took {during_tokenising:.2f} s while a prompt was tokenised"
+    monkeypatch.setattr(engine, "encode", encode)
+
+    with httpx.stream("POST", url + "/v1/chat/completions", timeout=30, json=body(
+            messages=[{"role": "user", "content": INCOMING}], temperature=0, max_tokens=150, stream=True)) as r:
+        lines = r.iter_lines()
+        assert next(line for line in lines if '"content": ""' in line)
+        during_generating = max(health_seconds(url) for _ in range(5))
+        assert [line for line in lines if line][-1] == "data: [DONE]"
+    assert during_generating < 1.5, f"/health took {during_generating:.2f} s during a generation"
 
 
 def test_reply_prints_one_reply_without_a_server(warehouse, served, capsys):

@@ -1,4 +1,12 @@
-"""The OpenAI-compatible routes: chat completions (JSON or server-sent events) and models."""
+"""The OpenAI-compatible routes: chat completions (JSON or server-sent events) and models.
+
+max_tokens (or max_completion_tokens) is capped at the server's `max_tokens` (MAX_COMPLETION_TOKENS,
+2,048 by default; `ai-me serve --max-tokens`), whatever the model's context: a request asking for
+more is refused with a 400 (code invalid_value), as OpenAI refuses one over a model's output limit,
+rather than silently clamped, so that a client never takes a cut-off reply for a whole one. Without
+max_tokens a reply gets DEFAULT_MAX_TOKENS. Everything is checked before the prompt is tokenised,
+except what needs its length in tokens (the context).
+"""
 from __future__ import annotations
 
 import json
@@ -13,9 +21,10 @@ from fastapi.responses import StreamingResponse
 from .generate import RunInfo
 from .prompt import CHAT_NOUNS, system_prompt
 from .serve_engine import Done, Engine, Job, QueueFull
-from .serve_models import APIError, ChatRequest
+from .serve_models import APIError, ChatRequest, check_prompt_size
 
-DEFAULT_MAX_TOKENS = 128   # replies are chat messages; a client may ask for more up to the context
+DEFAULT_MAX_TOKENS = 128   # replies are chat messages; a client may ask for more, up to the cap
+MAX_COMPLETION_TOKENS = 2048
 
 router = APIRouter(prefix="/v1")
 
@@ -26,6 +35,7 @@ class Serving:
     info: RunInfo
     model_id: str
     created: int
+    max_tokens: int = MAX_COMPLETION_TOKENS   # the most a request may ask for
 
 
 @router.get("/models")
@@ -41,8 +51,10 @@ async def chat_completions(body: ChatRequest, request: Request):
     if body.model != s.model_id:
         raise APIError(404, f"The model {body.model!r} does not exist; this server has {s.model_id!r}",
                        param="model", code="model_not_found")
-    prompt_ids = s.engine.encode(prompt_messages(body, s.info))
-    job = Job(prompt_ids, completion_budget(body, len(prompt_ids), s.engine.context_length),
+    check_prompt_size(body)
+    check_max_tokens(body, s.max_tokens)
+    prompt_ids = await s.engine.encode_off_loop(prompt_messages(body, s.info))
+    job = Job(prompt_ids, completion_budget(body, len(prompt_ids), s.engine.context_length, s.max_tokens),
               body.temperature, body.top_p, body.seed)
     try:
         s.engine.submit(job)
@@ -74,15 +86,27 @@ def prompt_messages(body: ChatRequest, info: RunInfo) -> list[dict]:
     return [{"role": "system", "content": system}, *messages]
 
 
-def completion_budget(body: ChatRequest, prompt_tokens: int, context_length: int) -> int:
-    """max_tokens as asked (or the default), refused when prompt and reply cannot fit the context."""
+def check_max_tokens(body: ChatRequest, cap: int) -> None:
+    """Refuses (400) a max_tokens or max_completion_tokens over `cap`."""
+    for field in ("max_completion_tokens", "max_tokens"):
+        asked = getattr(body, field)
+        if asked is not None and asked > cap:
+            raise APIError(400, f"{field} is too large: {asked}; this server replies with at most {cap} tokens",
+                           param=field, code="invalid_value")
+
+
+def completion_budget(body: ChatRequest, prompt_tokens: int, context_length: int,
+                      cap: int = MAX_COMPLETION_TOKENS) -> int:
+    """max_tokens as asked (or the default), refused when over `cap` or when prompt and reply cannot
+    fit the context."""
+    check_max_tokens(body, cap)
     left = context_length - prompt_tokens
     asked = body.max_completion_tokens or body.max_tokens
     if left < 1 or (asked and asked > left):
         raise APIError(400, f"This model's maximum context length is {context_length} tokens; the messages take "
                             f"{prompt_tokens} and max_tokens asks for {asked or 1} more",
                        param="max_tokens" if asked and left >= 1 else "messages", code="context_length_exceeded")
-    return asked or min(DEFAULT_MAX_TOKENS, left)
+    return asked or min(DEFAULT_MAX_TOKENS, left, cap)
 
 
 async def _events(job: Job) -> AsyncIterator[str | Done]:

@@ -21,6 +21,8 @@ def register(verbs, add_common) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", help=f"key clients must send (better: set ${API_KEY_ENV}, which other users "
                                      "cannot read in the process list); required off loopback")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                   help="the most tokens a request may ask for in one reply; more is refused (default: 2048)")
     add_common(p)
     p.set_defaults(func=cmd_serve)
 
@@ -48,9 +50,15 @@ def cmd_serve(args) -> int:
         print(f"ai-me: serving on {args.host} needs an API key: pass --api-key or set ${API_KEY_ENV}",
               file=sys.stderr)
         return 2
+    if args.max_tokens is not None and args.max_tokens < 1:
+        print("ai-me: --max-tokens must be at least 1", file=sys.stderr)
+        return 2
     import uvicorn
 
-    app = create_app(load_serving(_run_dir(args)), api_key=api_key)
+    serving = load_serving(_run_dir(args))
+    if args.max_tokens is not None:
+        serving.max_tokens = args.max_tokens
+    app = create_app(serving, api_key=api_key)
     uvicorn.run(app, host=args.host, port=args.port)
     return 0
 

@@ -3,6 +3,8 @@
 A CPU (or one GPU) runs one `generate` well; running several at once only slows each down and
 multiplies memory. The worker relays each new piece of text to the request's asyncio queue and
 stops early when the request is cancelled (a client that went away), which frees the slot.
+Prompts are tokenised on a thread of their own too, so that the event loop (and /health) never
+waits for a tokenizer or a model.
 """
 from __future__ import annotations
 
@@ -69,9 +71,15 @@ class Engine:
         self.pending = 0
         self.finished: Counter[str] = Counter()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-me-generate")
+        # One thread: a tokenizer is not guaranteed to be safe to call from several at once.
+        self._tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-me-tokenize")
 
     def encode(self, messages: list[dict]) -> list[int]:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+
+    async def encode_off_loop(self, messages: list[dict]) -> list[int]:
+        """`encode` on the tokenizing thread, awaited without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._tokenizing, self.encode, messages)
 
     def submit(self, job: Job) -> None:
         """Queue `job`; its events (str pieces, then Done or an Exception) arrive on job.events."""
