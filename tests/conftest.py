@@ -26,3 +26,20 @@ settings.register_profile("fuzz", max_examples=3000, deadline=None, print_blob=T
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 if os.environ.get("HYPOTHESIS_PROFILE"):
     settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smol_warehouse(tmp_path_factory):
+    from smol import toy_warehouse
+
+    return toy_warehouse(tmp_path_factory.mktemp("smol-warehouse"))
+
+
+@pytest.fixture(scope="session")
+def smol_run(smol_warehouse):
+    """One short run of the packaged SmolLM2 model, shared by the real-model tests."""
+    from smol import train_smol
+
+    return train_smol(smol_warehouse)

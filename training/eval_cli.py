@@ -23,10 +23,12 @@ def register(verbs, add_common) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from ingest.config import ConfigError, config_and_warehouse
+    from ingest.config import ConfigError
 
-    cfg_file, warehouse = config_and_warehouse(args.config, args.warehouse)
-    run_dir = warehouse / "models" / (args.run or cfg_file.training.preset)
+    from .cli import run_dir as run_dir_of
+
+    run_dir = run_dir_of(args)
+    warehouse = run_dir.parent.parent
     try:
         if args.score:
             return _score(run_dir, args.score)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
+from .cli import run_dir
 from .prompt import CHAT_NOUNS
 
 API_KEY_ENV = "AI_ME_API_KEY"
@@ -35,13 +36,6 @@ def register(verbs, add_common) -> None:
     p.set_defaults(func=cmd_reply)
 
 
-def _run_dir(args):
-    from ingest.config import config_and_warehouse
-
-    cfg_file, warehouse = config_and_warehouse(args.config, args.warehouse)
-    return warehouse / "models" / (args.run or cfg_file.training.preset)
-
-
 def cmd_serve(args) -> int:
     from .serve import create_app, is_loopback, load_serving
 
@@ -55,7 +49,7 @@ def cmd_serve(args) -> int:
         return 2
     import uvicorn
 
-    serving = load_serving(_run_dir(args))
+    serving = load_serving(run_dir(args))
     if args.max_tokens is not None:
         serving.max_tokens = args.max_tokens
     app = create_app(serving, api_key=api_key)
@@ -66,6 +60,6 @@ def cmd_serve(args) -> int:
 def cmd_reply(args) -> int:
     from .generate import load_run, reply
 
-    model, tokenizer, info = load_run(_run_dir(args))
+    model, tokenizer, info = load_run(run_dir(args))
     print(reply(model, tokenizer, info, args.incoming, args.platform))
     return 0

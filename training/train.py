@@ -10,7 +10,6 @@ checkpoints/ for --resume.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from .lm_head import score_labelled_positions_only
 from .logs import TrainingLog, plot_losses, read_log
 from .prompt import me_name_from_prompt
 from .quantization import four_bit_config
+from .runs import RUN_MARKER, is_run, replace_folder
 from .templates import end_of_turn_token, install_template
 from .tiny import tiny_base
 
@@ -169,10 +169,13 @@ def _claim_run_dir(cfg: TrainConfig, state) -> str | None:
         return last
     if run_dir.exists() and any(run_dir.iterdir()) and not cfg.overwrite:
         what = "a finished run" if (run_dir / ADAPTER_FILE).exists() else "an unfinished run (use --resume)"
+        what = what if is_run(run_dir) else "files that are not a training run"
         raise RunExistsError(f"{run_dir} already holds {what}; pass --overwrite to replace it or pick another --run")
+    state.wait_for_everyone()  # every process checks before the main one writes its marker
     if state.is_main_process:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        replace_folder(run_dir, is_run, "a training run")
         run_dir.mkdir(parents=True)
+        (run_dir / RUN_MARKER).touch()
     state.wait_for_everyone()
     return None
 
