@@ -31,6 +31,9 @@ _ANY_HEADER_RE = re.compile(
 _QUOTES = "\"\u201c\u201d\u201e"
 _MAX_NAME = 100   # longer "names" are system lines that happen to contain ": "
 _LRM = "\u200e".encode()
+# The bytes a header line can start with: a digit, "[", or the first byte of a bidi mark.
+_HEADER_FIRST_BYTE = np.zeros(256, bool)
+_HEADER_FIRST_BYTE[[*b"0123456789[", *{m.encode()[0] for m in BIDI_MARKS}]] = True
 
 
 @dataclass(frozen=True)
@@ -89,20 +92,27 @@ class Scan:
 def scan_block(data: bytearray, end: int, variant: Variant, regex: str) -> Scan:
     """Find the headers among the lines of data[:end]."""
     line_starts = _line_starts(data, end)
-    lines = pa.StringArray.from_buffers(len(line_starts) - 1, pa.py_buffer(line_starts.astype(np.int32)),
-                                        pa.py_buffer(data))
-    try:
-        lines.validate(full=True)
+    try:   # the block as one string: lines split at "\n", which no UTF-8 sequence holds
+        pa.StringArray.from_buffers(1, pa.py_buffer(np.array([0, end], np.int32)), pa.py_buffer(data)).validate(full=True)
     except pa.ArrowInvalid:
         repaired = bytearray(data[:end].decode("utf-8", errors="replace").encode("utf-8"))
         return _mark_repaired(scan_block(repaired + data[end:], len(repaired), variant, regex))
-    # Fields of every line (empty where it is no header) are dictionary-encoded rather than
-    # filtered: cheaper, and dates, times and senders repeat.
+    # Only lines that start as a header can (a digit, "[" or a bidi mark): continuation lines,
+    # empty ones above all, cost no regex. Fields of the candidates (empty where one is no header)
+    # are dictionary-encoded rather than filtered: cheaper, and dates, times and senders repeat.
+    buf = np.frombuffer(data, dtype=np.uint8, count=end)
+    starts = line_starts[:-1]
+    candidates = np.flatnonzero((line_starts[1:] > starts) & _HEADER_FIRST_BYTE[buf[np.minimum(starts, max(end - 1, 0))]]
+                                if end else np.zeros(len(starts), bool))
+    lines = pa.StringArray.from_buffers(len(starts), pa.py_buffer(line_starts.astype(np.int32)), pa.py_buffer(data))
+    if len(candidates) < len(starts):
+        lines = lines.take(pa.array(candidates))
     found = pc.extract_regex(lines, regex)
-    rows = np.flatnonzero(np.asarray(found.is_valid()))
+    hits = np.flatnonzero(np.asarray(found.is_valid()))
+    rows = candidates[hits]
     dates, times, senders = (found.field(k).dictionary_encode() for k in ("date", "time", "sender"))
-    head_len = np.asarray(pc.binary_length(found.field("head")), dtype=np.int64)[rows]
-    codes = np.asarray(senders.indices, dtype=np.int64)[rows]
+    head_len = np.asarray(pc.binary_length(found.field("head")), dtype=np.int64)[hits]
+    codes = np.asarray(senders.indices, dtype=np.int64)[hits]
     spelled = senders.dictionary.to_pylist()
     names, bogus = _clean_senders(spelled)
     not_a_name = bogus[codes]
@@ -113,8 +123,8 @@ def scan_block(data: bytearray, end: int, variant: Variant, regex: str) -> Scan:
     if variant.bracket:
         system |= _ios_system_lines(data, line_starts, rows, text_start)
     return Scan(data, end, line_starts, rows, text_start,
-                np.asarray(dates.indices, dtype=np.int64)[rows], dates.dictionary.to_pylist(),
-                np.asarray(times.indices, dtype=np.int64)[rows], times.dictionary,
+                np.asarray(dates.indices, dtype=np.int64)[hits], dates.dictionary.to_pylist(),
+                np.asarray(times.indices, dtype=np.int64)[hits], times.dictionary,
                 np.where(system, -1, codes), names, system)
 
 
