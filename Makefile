@@ -63,7 +63,7 @@ browser:
 		|| echo "chromium could not be installed: browser tests will be skipped"
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	@umask 077; AI_ME_WAREHOUSE=$${AI_ME_WAREHOUSE:-$(CURDIR)/warehouse} $(VENV)/bin/dagster dev -h 127.0.0.1 -p $${PORT:-3000}
+	@umask 077; AI_ME_WAREHOUSE=$${AI_ME_WAREHOUSE:-$(CURDIR)/warehouse} $(PY) -m dagster_defs.webserver dev -h 127.0.0.1 -p $${PORT:-3000}
 
 bench: install
 	@$(PY) benchmarks/run.py $(if $(N),--messages $(N)) $(if $(REPEAT),--repeat $(REPEAT))

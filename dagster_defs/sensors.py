@@ -4,9 +4,16 @@ It watches the paths in the config's [exports]. A platform's fingerprint is a ha
 mtime_ns) of every file under its paths: cheap to take every tick, and no message is read. The
 cursor keeps the last fingerprint per platform as JSON. Training stays manual: lora_adapter and
 style_evaluation are never requested.
+
+The cursor lives in Dagster's run history, which `ai-me purge --warehouse` deletes; a sensor that
+started over from no cursor would land every export again on the next `make dev` and undo the
+purge. So the fingerprints are also kept in <warehouse>/exports_seen.json, which purge keeps (it
+holds hashes, no name or text): without a cursor the sensor starts from that file, and only an
+export that is new or changed since then is landed.
 """
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from dagster import (
@@ -20,7 +27,7 @@ from dagster import (
     sensor,
 )
 
-from ingest.config import load_config
+from ingest.config import config_and_warehouse
 from ingest.schema import PLATFORMS
 
 from .dbt_assets import dbt_models
@@ -46,6 +53,25 @@ def _files(paths: list[Path]):
             yield from sorted(p for p in root.rglob("*") if p.is_file())
 
 
+SEEN_FILE = "exports_seen.json"  # in the warehouse root; ingest/purge.py keeps it
+
+
+def read_seen(root: Path) -> dict[str, str]:
+    """The fingerprints in <warehouse>/exports_seen.json; {} when there is none (a fresh warehouse)."""
+    try:
+        seen = json.loads((root / SEEN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {p: fp for p, fp in seen.items() if isinstance(fp, str)} if isinstance(seen, dict) else {}
+
+
+def write_seen(root: Path, seen: dict[str, str]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{SEEN_FILE}.tmp"
+    tmp.write_text(json.dumps(seen, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, root / SEEN_FILE)
+
+
 def selection_for(platforms: list[str]) -> list[AssetKey]:
     """The platforms' ingest assets and every dbt model (nothing of training).
 
@@ -63,19 +89,25 @@ def selection_for(platforms: list[str]) -> list[AssetKey]:
                 "and mtime) and rebuilds the dbt models; training stays manual.",
 )
 def new_exports(context: SensorEvaluationContext):
-    cfg = load_config()
-    seen = json.loads(context.cursor) if context.cursor else {}
+    cfg, root = config_and_warehouse()
     now = {p: fp for p in PLATFORMS if (fp := export_fingerprint(cfg.export_paths(p)))}
     if not now:
         return SkipReason("no file under the config's [exports] yet")
+    remembered = read_seen(root)
+    seen = json.loads(context.cursor) if context.cursor else remembered
     changed = [p for p in PLATFORMS if p in now and now[p] != seen.get(p)]
     if not changed:
-        return SkipReason("no export is new or changed since the last run request")
+        if seen != remembered:  # a cursor from before exports_seen.json existed
+            write_seen(root, seen)
+        return SkipReason("no export is new or changed since the last run request"
+                          + ("" if context.cursor else f" (as recorded in {root / SEEN_FILE})"))
     context.log.info(f"new or changed exports: {', '.join(changed)}")
+    seen = seen | now
+    write_seen(root, seen)
     # One run for every changed platform (and dagster_home/dagster.yaml queues this sensor's runs one
     # at a time): two dbt builds at once would contend for the DuckDB file.
     return SensorResult(
         run_requests=[RunRequest(asset_selection=selection_for(changed),
                                  tags={"ai_me/platforms": ",".join(changed)})],
-        cursor=json.dumps(seen | now, sort_keys=True),
+        cursor=json.dumps(seen, sort_keys=True),
     )

@@ -23,7 +23,9 @@ What each flag removes (paths relative to the warehouse root):
              `ai-me transform` rebuilds both from raw/ with the new key.
 
 Not touched: secrets/ (except by --rotate-key), samples/ (fictional demo exports), your exports,
-anything outside the warehouse. Symbolic links are removed as links, never followed.
+exports_seen.json (the new_exports sensor's hashes of your exports' paths, sizes and times: with it,
+the next `make dev` does not land again what was purged; only new or changed exports), anything
+outside the warehouse. Symbolic links are removed as links, never followed.
 """
 from __future__ import annotations
 

@@ -20,16 +20,24 @@ class Tab:
 
     def __init__(self, ws):
         self.ws, self.last_id = ws, 0
+        self.events: list[dict] = []  # the events that arrived while waiting for answers (Network.* once enabled)
 
     def call(self, method: str, **params) -> dict:
         self.last_id += 1
         self.ws.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
-        for _ in range(1000):  # skip the events that arrive in between
+        for _ in range(10000):  # keep the events that arrive in between
             message = json.loads(self.ws.recv(timeout=30))
             if message.get("id") == self.last_id:
                 assert "error" not in message, message["error"]
                 return message["result"]
+            if "method" in message:
+                self.events.append(message)
         raise AssertionError(f"no answer to {method}")
+
+    def responses(self, url_part: str) -> list[dict]:
+        """Network.responseReceived responses (url, status, headers) whose URL contains url_part."""
+        return [e["params"]["response"] for e in self.events
+                if e["method"] == "Network.responseReceived" and url_part in e["params"]["response"]["url"]]
 
     def eval(self, expression: str):
         result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
@@ -45,13 +53,13 @@ class Tab:
 
 
 @contextlib.contextmanager
-def chromium(url: str, profile: Path):
+def chromium(url: str, profile: Path, extra_flags: tuple[str, ...] = ()):
     """Headless Chromium with a fresh profile showing `url`; yields its tab."""
     from websockets.sync.client import connect
 
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
+             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", *extra_flags]
     browser = subprocess.Popen([str(CHROMIUM), *flags, url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = profile / "DevToolsActivePort"  # Chromium writes the port it picked here

@@ -114,3 +114,51 @@ def test_fingerprint_reads_no_content(exports):
     chat.write_bytes(chat.read_bytes().replace(b"words", b"WORDS"))
     os.utime(chat, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert isinstance(tick(cursor)[0], SkipReason)
+
+
+def test_a_purge_is_not_undone_by_the_next_tick(exports, tmp_path):
+    """`ai-me purge --all` deletes Dagster's run history and with it the sensor's cursor; the next
+    `make dev` starts the sensor without one. It must not land the purged exports again."""
+    from dagster_defs.sensors import SEEN_FILE
+
+    from ingest import purge
+
+    chat, folder = exports
+    warehouse = tmp_path / "warehouse"
+    [_], cursor = tick()  # the first `make dev`: a fresh warehouse lands what is there
+    (warehouse / ".dagster" / "history").mkdir(parents=True)  # Dagster's run history, cursor included
+    (warehouse / ".dagster" / "history" / "runs.db").write_bytes(b"cursor")
+    (warehouse / "raw" / "whatsapp").mkdir(parents=True)
+    (warehouse / "raw" / "whatsapp" / "a.parquet").write_bytes(b"landed")
+    purge.execute(purge.plan(warehouse, raw=True, warehouse=True, datasets=True, models=True))
+    assert not (warehouse / "raw").exists() and not (warehouse / ".dagster" / "history").exists()
+    kept = (warehouse / SEEN_FILE).read_text(encoding="utf-8")
+    assert json.loads(kept) == json.loads(cursor)
+    assert "sam" not in kept and str(tmp_path) not in kept  # hashes only: no export's name or path
+
+    skipped, _ = tick()  # the next `make dev`: no cursor
+    assert isinstance(skipped, SkipReason) and SEEN_FILE in skipped.skip_message
+    # what is new since then is landed, and only that
+    write_chat(folder / "inbox" / "a.chat", good=2, bad=0)
+    [request], cursor = tick()
+    assert "raw/instagram" in keys(request) and "raw/whatsapp" not in keys(request)
+    assert isinstance(tick()[0], SkipReason) and isinstance(tick(cursor)[0], SkipReason)
+
+
+def test_a_cursor_without_the_seen_file_writes_it(exports, tmp_path):
+    """A cursor from before exports_seen.json existed is copied there on the next tick."""
+    from dagster_defs.sensors import SEEN_FILE
+
+    [_], cursor = tick()
+    seen_file = tmp_path / "warehouse" / SEEN_FILE
+    seen_file.unlink()
+    assert isinstance(tick(cursor)[0], SkipReason)
+    assert json.loads(seen_file.read_text(encoding="utf-8")) == json.loads(cursor)
+    assert seen_file.stat().st_mode & 0o077 == 0  # owner-only, as everything in the warehouse
+
+
+def test_a_fresh_or_unreadable_seen_file_lands_everything(exports, tmp_path):
+    (tmp_path / "warehouse").mkdir()
+    (tmp_path / "warehouse" / "exports_seen.json").write_text("not json", encoding="utf-8")
+    [request], _ = tick()
+    assert "raw/whatsapp" in keys(request)
