@@ -22,7 +22,7 @@ What each flag removes (paths relative to the warehouse root):
              and datasets were made with the old key, so rotating implies --warehouse --datasets;
              `ai-me transform` rebuilds both from raw/ with the new key.
 
-Not touched: secrets/ (except by --rotate-key), samples/ (fictional demo exports), your exports,
+Not touched: secrets/ (except by --rotate-key), .lock (the warehouse lock, empty), samples/ (fictional demo exports), your exports,
 exports_seen.json (the new_exports sensor's hashes of your exports' paths, sizes and times: with it,
 the next `make dev` does not land again what was purged; only new or changed exports), anything
 outside the warehouse. Symbolic links are removed as links, never followed.
@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .pseudonyms import key_path, rotate_key
+from .warehouse_lock import WarehouseBusy, warehouse_lock
 
 # Files in a run folder that loading the adapter needs (peft + transformers file names; run.json
 # for `ai-me generate`/`serve`), plus its config, card and numbers: none holds message text.
@@ -47,6 +48,8 @@ ADAPTER_FILES = {"adapter_model.safetensors", "adapter_model.bin", "adapter_conf
                  "run.json", "config.yaml", "README.md", "metrics.json"}
 _SHOW_PATHS = 6  # per category in the summary
 CATEGORIES = ("raw", "warehouse", "datasets", "models")
+WAREHOUSE_SIGNS = ("secrets/pseudonym.key", "ai_me.duckdb", "raw", "datasets/counts.json", ".dagster/dagster.yaml",
+                   "exports_seen.json")
 
 
 @dataclass
@@ -177,6 +180,11 @@ def _local_base(run: Path, models: Path) -> set[Path]:
     return {resolved} if resolved.is_relative_to((models / "base").resolve()) else set()
 
 
+def is_warehouse(root: Path) -> bool:
+    """Whether `root` is empty or holds something only ai-me writes: purge refuses any other folder."""
+    return not any(root.iterdir()) or any((root / sign).exists() for sign in WAREHOUSE_SIGNS) or any(root.glob("models/*/run.json"))
+
+
 def execute(p: Plan) -> None:
     """Delete the plan's paths; links are unlinked, never followed. Then rotate the key if asked."""
     for _, path, _, _ in p.targets:
@@ -205,6 +213,10 @@ def cmd_purge(args) -> int:
     if not root.is_dir():
         print(f"ai-me purge: no warehouse at {root}", file=sys.stderr)
         return 2
+    if not is_warehouse(root):
+        print(f"ai-me purge: {root} is not an ai-me warehouse (none of {', '.join(WAREHOUSE_SIGNS)} in it); "
+              "nothing deleted", file=sys.stderr)
+        return 2
     try:
         p = plan(root, **chosen, keep_adapter=args.keep_adapter, rotate_key=args.rotate_key)
         summary = p.lines()
@@ -226,7 +238,11 @@ def cmd_purge(args) -> int:
             print("purge: nothing deleted")
             return 2
     try:
-        execute(p)
+        with warehouse_lock(p.root, exclusive=True):
+            execute(p)
+    except WarehouseBusy as e:
+        print(f"ai-me purge: {e}; nothing deleted", file=sys.stderr)
+        return 1
     except OSError as e:
         return _failed(e)
     rebuilt = "; run `ai-me transform` to rebuild with the new key" if p.rotate_key else ""

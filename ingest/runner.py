@@ -11,6 +11,7 @@ from .base import ExportError, ParseContext
 from .config import Config
 from .landing import LandingResult, land
 from .registry import get_ingester
+from .warehouse_lock import warehouse_lock
 
 
 @dataclass
@@ -59,7 +60,7 @@ def ingest_platform(platform: str, paths: list[Path], cfg: Config, *, me_names: 
         report.errors.append(_unreadable(e, paths[0] if paths else "."))
         exports = []
     order = date_order or cfg.ingest.date_order
-    with _Progress(total=sum(f.stat().st_size for e in exports for f in e.files if f.exists()), unit="B", unit_scale=True,
+    with warehouse_lock(warehouse), _Progress(total=sum(f.stat().st_size for e in exports for f in e.files if f.exists()), unit="B", unit_scale=True,
               desc=f"ingest {platform}", disable=not progress, leave=False) as bar:
         for export in exports:
             ctx = ParseContext(platform=platform, me=cfg.identity(me_names),

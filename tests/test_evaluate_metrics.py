@@ -96,11 +96,11 @@ def _pairs():
 
 
 def test_blind_page_hides_the_key_and_scores_a_rater_round_trip(tmp_path):
-    page, key_file = write_blind(tmp_path, _pairs(), seed=3)
+    page, key_file = write_blind(tmp_path, _pairs())
     html, key = page.read_text(), json.loads(key_file.read_text())
     assert "question 0 &lt;b&gt;?&lt;/b&gt;" in html and "<b>?</b>" not in html
     assert key["blind_id"] in html and json.dumps(key["real"]) not in html and "sys" not in html
-    assert set(key["real"].values()) == {"A", "B"}  # the order is shuffled
+    assert sorted(key["real"].values()) == ["A"] * 3 + ["B"] * 3  # the real one first in half the pairs
     for i in range(6):  # the real reply is the option the key names
         letter = key["real"][str(i + 1)]
         assert f"value='{letter}'> {letter}: real {i}" in html
@@ -115,6 +115,15 @@ def test_blind_page_hides_the_key_and_scores_a_rater_round_trip(tmp_path):
     choices.write_text(json.dumps({"blind_id": "other", "choices": perfect}))
     with pytest.raises(BlindScoreError, match="blind_id"):
         score(choices, key_file)
+
+
+def test_blind_key_comes_from_no_seed(tmp_path):
+    """The order is new on every write: knowing the evaluation's --seed does not give the key away."""
+    keys = set()
+    for i in range(8):
+        _, key_file = write_blind(tmp_path / str(i), _pairs() * 3)
+        keys.add(tuple(json.loads(key_file.read_text())["real"].values()))
+    assert len(keys) > 1
 
 
 def scored_by_hand(n=24):

@@ -196,7 +196,7 @@ def built(tmp_path_factory):
     with mock.patch("ingest.transform.subprocess.run", recording_run):
         ok, line = run_dbt(["build"], cfg, warehouse)
     key = load_or_create_key(warehouse)
-    pseudonyms = {name: "P" + keyed_hash(key, f"person:{name}")[:6] for name in map(str.lower, PEOPLE)}
+    pseudonyms = {name: "P" + keyed_hash(key, f"person:{name}")[:12] for name in map(str.lower, PEOPLE)}
     return SimpleNamespace(warehouse=warehouse, cfg=cfg, ok=ok, line=line, calls=calls, pseudonyms=pseudonyms)
 
 

@@ -96,7 +96,7 @@ def test_pseudonyms_are_the_keyed_hash_of_the_name(built):
     key = key_path(wh).read_bytes()
     assert len(names) >= 3
     for name, pseudonym in names.items():
-        assert pseudonym == "P" + keyed_hash(key, "person:" + name.strip(" ").lower())[:6], name
+        assert pseudonym == "P" + keyed_hash(key, "person:" + name.strip(" ").lower())[:12], name
 
 
 def test_same_warehouse_same_pseudonyms_across_runs(built):

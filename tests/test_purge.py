@@ -105,7 +105,8 @@ def test_datasets_deletes_examples_and_the_training_cache(wh):
 
 def test_all_leaves_only_secrets_samples_and_dagster_config(wh):
     assert main(["purge", "--all", "--yes"]) == 0
-    assert _files(wh) == {"secrets/pseudonym.key", "samples/whatsapp/chat.txt", ".dagster/dagster.yaml"}
+    # .lock is the warehouse lock purge held while deleting: an empty file
+    assert _files(wh) == {"secrets/pseudonym.key", "samples/whatsapp/chat.txt", ".dagster/dagster.yaml", ".lock"}
     assert (wh.parent / "outside" / "keep.txt").exists()
 
 
@@ -206,3 +207,40 @@ def test_a_key_copied_in_with_loose_permissions_is_made_owner_only(tmp_path):
     path.chmod(0o644)
     assert load_or_create_key(tmp_path) == b"x" * KEY_BYTES
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_folder_that_is_no_warehouse_is_refused(tmp_path, capsys):
+    home = tmp_path / "home"
+    for rel in ("models/notes.txt", "datasets/thesis.csv", "enrich/x"):
+        _write(home / rel, 5)
+    assert main(["purge", "--all", "--yes", "--root", str(home)]) == 2
+    assert "is not an ai-me warehouse" in capsys.readouterr().err
+    assert len(list(home.rglob("*.*"))) == 2 and (home / "enrich" / "x").exists()
+
+
+def test_purge_refuses_while_an_ingest_holds_the_warehouse(wh, capsys):
+    from ingest.warehouse_lock import warehouse_lock
+
+    with warehouse_lock(wh):  # what ingest_platform holds while it lands exports
+        assert main(["purge", "--raw", "--yes"]) == 1
+    assert "in use by an ingest" in capsys.readouterr().err and (wh / "raw" / "whatsapp" / "a.parquet").exists()
+    assert main(["purge", "--raw", "--yes"]) == 0 and not (wh / "raw").exists()
+
+
+def test_an_ingest_waits_for_a_purge_to_finish(wh, tmp_path):
+    import threading
+    import time
+
+    from ingest.warehouse_lock import warehouse_lock
+
+    chat = tmp_path / "chat.txt"
+    chat.write_text("12/01/2024, 10:00 - Alex: hi\n12/01/2024, 10:01 - Robin: hello\n")
+    done = threading.Event()
+    ingest = threading.Thread(target=lambda: done.set() if main(
+        ["ingest", "whatsapp", str(chat), "--warehouse", str(wh)]) == 0 else None)
+    with warehouse_lock(wh, exclusive=True):  # what purge holds while it deletes
+        ingest.start()
+        time.sleep(1.0)
+        assert not done.is_set() and not list((wh / "raw" / "whatsapp").glob("*.parquet"))[1:]
+    ingest.join(60)
+    assert done.is_set()

@@ -11,7 +11,7 @@ import math
 import secrets
 from html import escape
 from pathlib import Path
-from random import Random
+from random import SystemRandom
 
 PAGE = "blind.html"
 KEY = "blind_key.json"
@@ -24,13 +24,16 @@ a.download='blind_choices.json';a.click();}
 </script>"""
 
 
-def write_blind(out_dir: Path, pairs: list[tuple[list[dict], str, str]], seed: int = 0) -> tuple[Path, Path]:
-    """Write the page and its answer key for (context, real, generated) pairs; returns their paths."""
-    rng = Random(seed)
+def write_blind(out_dir: Path, pairs: list[tuple[list[dict], str, str]]) -> tuple[Path, Path]:
+    """Write the page and its answer key for (context, real, generated) pairs; returns their paths.
+
+    The real reply is first in half the pairs, which ones drawn from the OS's randomness, never
+    from the evaluation's seed: a rater who knows the seed could otherwise rebuild the key."""
+    order = [True, False] * (len(pairs) // 2) + [secrets.randbelow(2) == 0] * (len(pairs) % 2)
+    SystemRandom().shuffle(order)
     blind_id = secrets.token_hex(8)
     key, blocks = {}, []
-    for number, (context, real, generated) in enumerate(pairs, start=1):
-        real_first = rng.random() < 0.5
+    for number, ((context, real, generated), real_first) in enumerate(zip(pairs, order), start=1):
         options = (real, generated) if real_first else (generated, real)
         key[str(number)] = "A" if real_first else "B"
         turns = "".join(f"<p><b>{escape(m['role'])}:</b> {escape(m['content'])}</p>"

@@ -106,7 +106,7 @@ def blind_test(run_dir: Path, n: int, warehouse: Path | None = None, max_new_tok
     generated = generate_replies(model, tokenizer, info.end_of_turn, contexts, max_new_tokens, seed)
     pairs = [(context, ex["messages"][-1]["content"], reply)
              for context, ex, reply in zip(contexts, examples, generated)]
-    page, _ = write_blind(run_dir / "eval", pairs, seed)
+    page, _ = write_blind(run_dir / "eval", pairs)
     return page, len(pairs)
 
 

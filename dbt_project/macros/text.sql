@@ -1,8 +1,8 @@
 {#- Small expressions shared by the models. -#}
 
-{#- A stable pseudonym: prefix + 6 hex of the keyed hash (ingest/pseudonyms.py) of kind:value. -#}
+{#- A stable pseudonym: prefix + 12 hex (48 bits: collisions stay unlikely at millions of names) of the keyed hash (ingest/pseudonyms.py) of kind:value. -#}
 {% macro pseudonym(prefix, kind, value) -%}
-  '{{ prefix }}' || left(ai_me_keyed_hash('{{ kind }}:' || {{ value }}), 6)
+  '{{ prefix }}' || left(ai_me_keyed_hash('{{ kind }}:' || {{ value }}), 12)
 {%- endmacro %}
 
 

@@ -1,5 +1,5 @@
 -- One row per conversation: its pseudonymous key, size and partner as the training examples
--- name them. The partner of a 1:1 chat is the other person's pseudonym; a group gets G + 6 hex
+-- name them. The partner of a 1:1 chat is the other person's pseudonym; a group gets G + 12 hex
 -- of the keyed hash of its id (titles often carry names). The key replaces conversation_id in
 -- the training data, since Meta folder names spell out usernames.
 with messages as (

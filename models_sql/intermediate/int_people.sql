@@ -1,5 +1,5 @@
 -- Everyone who appears as a sender or participant, per platform: whether it is me, and the
--- pseudonym that stands for anyone else (P + 6 hex of the keyed hash of the name as compared).
+-- pseudonym that stands for anyone else (P + 12 hex of the keyed hash of the name as compared).
 -- Me: a name I have sent messages under on that platform, or one of me_names() (macros/me.sql).
 with messages as (
     select platform, sender, direction, participants from {{ ref('int_messages__deduped') }}
