@@ -57,10 +57,18 @@ fuzz: install
 	@HF_HUB_OFFLINE=1 HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/test_fuzz.py tests/test_whatsapp_properties.py \
 		tests/test_meta_properties.py tests/test_sanitization.py $(FUZZ_ARGS)
 
-# Browser tests drive Debian's chromium (never a downloaded browser); without it they skip.
+# Browser tests drive Debian's chromium at /usr/bin/chromium (never a downloaded browser), installed here if
+# missing (apt-get, as root). Without it they skip, with a warning here; in CI (CI set: tests/tools.py) they would
+# fail, so this stops with an error first. CHROMIUM=path checks another path (tests/test_no_silent_skips.py).
 browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 \
-		|| echo "chromium could not be installed: browser tests will be skipped"
+	@chromium="$(or $(CHROMIUM),/usr/bin/chromium)"; test -x "$$chromium" \
+		|| { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 && test -x "$$chromium" \
+		|| case "$$(printf %s "$${CI:-}" | tr A-Z a-z)" in \
+			""|0|false|no|off) echo "WARNING: chromium could not be installed (apt-get install chromium, as root):" \
+				"$$chromium is missing, so the browser tests (chat-page escaping, Dagster UI) will be skipped" >&2;; \
+			*) echo "ERROR: chromium could not be installed (apt-get install chromium, as root): $$chromium is" \
+				"missing, and in CI (CI=$$CI) the browser tests fail without it" >&2; exit 1;; \
+		esac
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	@umask 077; AI_ME_WAREHOUSE=$${AI_ME_WAREHOUSE:-$(CURDIR)/warehouse} $(PY) -m dagster_defs.webserver dev -h 127.0.0.1 -p $${PORT:-3000}

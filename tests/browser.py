@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tools import needs_tool
+
 CHROMIUM = Path("/usr/bin/chromium")
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                                                                  "(apt-get install chromium; `make test` does)")
+# skips without it; fails in CI (tests/tools.py). CHROMIUM is looked up as each test starts.
+needs_chromium = needs_tool("chromium", lambda: CHROMIUM.exists(), "the browser tests need Debian's chromium at "
+                            "/usr/bin/chromium (apt-get install chromium, as root; `make test` tries)")
 
 
 class Tab:

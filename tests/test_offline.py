@@ -9,6 +9,7 @@ conftest export, so the project's own defaults are what is proven. Limits: the h
 socket module only (not C/C++ code such as DuckDB's own HTTP client, which the namespace still
 blocks), and only processes that start Python with site enabled.
 """
+import functools
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tools import needs_tool, require_tool
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +41,21 @@ RUN_CONFIG = {
 IN_NETNS = ["unshare", "-rn", "sh", "-c", 'ip link set lo up 2>/dev/null; exec "$0" "$@"']
 
 
+NETNS = "`unshare -rn`"
+NETNS_HOW = ("the offline proof needs an unprivileged user + network namespace: `unshare` from util-linux, "
+             "and namespaces allowed (Docker's default seccomp profile blocks them: run the container with "
+             "--security-opt seccomp=unconfined or --privileged; Ubuntu 24.04's AppArmor blocks them: "
+             "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0)")
+
+
+@functools.cache
 def _netns_available() -> bool:
     if not shutil.which("unshare"):
         return False
     return subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0
 
 
-needs_netns = pytest.mark.skipif(not _netns_available(),
-                                 reason="`unshare -rn` (user + network namespace) is not available here")
+needs_netns = needs_tool(NETNS, _netns_available, NETNS_HOW)  # skips without it; fails in CI (tests/tools.py)
 
 
 def _env(audit_log: Path, **extra) -> dict:
@@ -61,8 +71,7 @@ def _entries(audit_log: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    if not _netns_available():
-        pytest.skip("`unshare -rn` (user + network namespace) is not available here")
+    require_tool(NETNS, _netns_available(), NETNS_HOW)
     root = tmp_path_factory.mktemp("offline")
     audit = root / "audit.jsonl"
     (root / "dagster").mkdir()
