@@ -31,6 +31,7 @@ from ingest import meta_files, whatsapp_source
 from ingest.config import Config
 from ingest.runner import IngestReport, ingest_platform
 from ingest.schema import RAW_SCHEMA, REJECT_SCHEMA
+from ingest.warehouse_lock import LOCK_FILE
 from ingest.zips import text_too_long
 
 SECRET = "Zq7secret"   # planted in message text: must never reach an error, note or reject reason
@@ -60,7 +61,7 @@ def ingest(platform: str, paths: list[Path], where: Path) -> IngestReport:
     # zips are read, never extracted: no file beside the input, none in the warehouse but its Parquet
     assert _inputs(where) == before
     assert set(where.parent.iterdir()) == beside
-    assert not [f for f in (where / "wh").rglob("*") if f.is_file() and f.suffix != ".parquet"]
+    assert not [f for f in (where / "wh").rglob("*") if f.is_file() and f.suffix != ".parquet" and f.name != LOCK_FILE]
     return report
 
 
