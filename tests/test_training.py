@@ -14,7 +14,6 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from ingest.config import ConfigError
 from training.config import load_config
 from training.export import export_merged
 from training.generate import load_run, reply
@@ -216,6 +215,6 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_run(warehouse):
     (folder / "notes.txt").write_text("not a run")
     with pytest.raises(RunExistsError, match="files that are not a training run"):
         main(tiny_config(warehouse, "docs"))
-    with pytest.raises(ConfigError, match="holds files that are not a training run"):
+    with pytest.raises(RunExistsError, match="holds files that are not a training run; refusing to delete them"):
         main(tiny_config(warehouse, "docs", overwrite=True))
     assert (folder / "notes.txt").read_text() == "not a run"

@@ -167,10 +167,13 @@ def _claim_run_dir(cfg: TrainConfig, state) -> str | None:
         if last is None:
             raise RunExistsError(f"run {cfg.run_name!r} has no checkpoint to resume from in {checkpoints}")
         return last
-    if run_dir.exists() and any(run_dir.iterdir()) and not cfg.overwrite:
-        what = "a finished run" if (run_dir / ADAPTER_FILE).exists() else "an unfinished run (use --resume)"
-        what = what if is_run(run_dir) else "files that are not a training run"
-        raise RunExistsError(f"{run_dir} already holds {what}; pass --overwrite to replace it or pick another --run")
+    if run_dir.exists() and any(run_dir.iterdir()):  # checked by every process, so all refuse together
+        if not is_run(run_dir):
+            raise RunExistsError(f"{run_dir} holds files that are not a training run; refusing to delete them: "
+                                 f"pick another --run")
+        if not cfg.overwrite:
+            what = "a finished run" if (run_dir / ADAPTER_FILE).exists() else "an unfinished run (use --resume)"
+            raise RunExistsError(f"{run_dir} already holds {what}; pass --overwrite to replace it or pick another --run")
     state.wait_for_everyone()  # every process checks before the main one writes its marker
     if state.is_main_process:
         replace_folder(run_dir, is_run, "a training run")
