@@ -54,12 +54,12 @@ test: install browser
 # Longer robustness runs: the fuzz and property tests of the ingesters with thousands of examples
 # (the hypothesis profile "fuzz", tests/conftest.py); FUZZ_ARGS passes more pytest options.
 fuzz: install
-	@HF_HUB_OFFLINE=1 HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/test_fuzz.py tests/test_whatsapp_properties.py \
-		tests/test_meta_properties.py tests/test_sanitization.py $(FUZZ_ARGS)
+	@HF_HUB_OFFLINE=1 HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/ingest/test_fuzz.py tests/ingest/test_whatsapp_properties.py \
+		tests/ingest/test_meta_properties.py tests/system/test_sanitization.py $(FUZZ_ARGS)
 
 # Browser tests drive Debian's chromium at /usr/bin/chromium (never a downloaded browser), installed here if
-# missing (apt-get, as root). Without it they skip, with a warning here; in CI (CI set: tests/tools.py) they would
-# fail, so this stops with an error first. CHROMIUM=path checks another path (tests/test_no_silent_skips.py).
+# missing (apt-get, as root). Without it they skip, with a warning here; in CI (CI set: tests/support/tools.py) they would
+# fail, so this stops with an error first. CHROMIUM=path checks another path (tests/system/test_no_silent_skips.py).
 browser:
 	@chromium="$(or $(CHROMIUM),/usr/bin/chromium)"; test -x "$$chromium" \
 		|| { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 && test -x "$$chromium" \

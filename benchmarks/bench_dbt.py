@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ingest.config import load_config
-from ingest.dataset_export import export_datasets
-from ingest.language import enrich_languages
+from ingest.core.config import load_config
+from ingest.transform.datasets import export_datasets
+from ingest.transform.language import enrich_languages
 from ingest.runner import ingest_platform
 from ingest.samples import generate
-from ingest.schema import PLATFORMS
-from ingest.transform import DATASET_NODE, invoke_dbt
+from ingest.core.schema import PLATFORMS
+from ingest.transform.dbt_runner import DATASET_NODE, invoke_dbt
 
 
 def bench_dbt(workdir: Path, n: int) -> dict:

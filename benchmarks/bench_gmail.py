@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.base import ParseContext
-from ingest.gmail import INGESTER
-from ingest.identity import Me
+from ingest.sources.base import ParseContext
+from ingest.sources.gmail.ingester import INGESTER
+from ingest.core.identity import Me
 from ingest.landing import land
 from ingest.samples import export_path, generate
 from ingest.samples.persona import ME_EMAILS

@@ -39,7 +39,7 @@ def _long_examples(warehouse: Path, n: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from training.toy_data import SCHEMA, toy_example
+    from tests.support.toy_data import SCHEMA, toy_example
 
     rng = Random(7)
     rows = []

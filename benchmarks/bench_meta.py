@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.base import ParseContext
-from ingest.identity import Me
+from ingest.sources.base import ParseContext
+from ingest.core.identity import Me
 from ingest.landing import land
-from ingest.meta import INSTAGRAM, MESSENGER
+from ingest.sources.meta.ingester import INSTAGRAM, MESSENGER
 from ingest.samples import generate
 from ingest.samples.persona import ME_NAMES
 

@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def bench_train(workdir: Path, n: int) -> dict:
     from training.config import load_config
-    from training.toy_data import write_toy_datasets
+    from tests.support.toy_data import write_toy_datasets
     from training.train import main
 
     warehouse = Path(workdir) / "warehouse"

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.base import ParseContext
-from ingest.identity import Me
+from ingest.sources.base import ParseContext
+from ingest.core.identity import Me
 from ingest.landing import land
 from ingest.samples import generate
 from ingest.samples.persona import ME_NAMES
-from ingest.whatsapp import INGESTER
+from ingest.sources.whatsapp.ingester import INGESTER
 
 BIG_CHAT_SHARE = 0.70   # the generator gives its Android "Sam Okafor" chat 70% of the WhatsApp messages
 

@@ -3,7 +3,7 @@
 The manifest is parsed on load when missing (a fresh clone) or older than the project's files,
 so edits to models_sql/ show up when `dagster dev` reloads, without every step process of a
 run parsing again. dbt runs with the warehouse the user's config names and the same steps and
-vars as `ai-me transform` (ingest/transform.py): the language cache is brought up to date first,
+vars as `ai-me transform` (ingest/transform/dbt_runner.py): the language cache is brought up to date first,
 and warehouse/datasets/ is exported once training_examples is built and every test passed. Each
 table model's materialization carries its row count; training_examples also the split sizes.
 """
@@ -19,11 +19,11 @@ from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 from dagster_duckdb import DuckDBResource
 
-from ingest.config import load_config
+from ingest.core.config import load_config
 from ingest.landing import private_dir
-from ingest.dataset_export import SPLITS, export_datasets
-from ingest.language import enrich_languages
-from ingest.transform import DBT_PROJECT_DIR, dbt_args, dbt_artifacts_dir, dbt_env, ensure_manifest
+from ingest.transform.datasets import SPLITS, export_datasets
+from ingest.transform.language import enrich_languages
+from ingest.transform.dbt_runner import DBT_PROJECT_DIR, dbt_args, dbt_artifacts_dir, dbt_env, ensure_manifest
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 ensure_manifest(DBT_PROJECT.manifest_path)
@@ -31,7 +31,7 @@ ensure_manifest(DBT_PROJECT.manifest_path)
 
 class LocalDbtCliResource(DbtCliResource):
     """DbtCliResource without its `dbt --version` subprocess: dbt-core answers that by asking
-    pypi.org for its latest release, and nothing may leave the machine (tests/test_offline.py)."""
+    pypi.org for its latest release, and nothing may leave the machine (tests/system/test_offline.py)."""
 
     @cached_property
     def _cli_version(self) -> version.Version:

@@ -8,11 +8,11 @@ config or $AI_ME_WAREHOUSE.
 """
 from dagster import Definitions
 
-from .dbt_assets import dbt_models, dbt_resource
-from .ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
-from .resources import duckdb_resource
-from .sensors import new_exports
-from .training_assets import lora_adapter, style_evaluation
+from dagster_defs.dbt_assets import dbt_models, dbt_resource
+from dagster_defs.ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
+from dagster_defs.resources import duckdb_resource
+from dagster_defs.sensors import new_exports
+from dagster_defs.training_assets import lora_adapter, style_evaluation
 
 defs = Definitions(
     assets=[*INGEST_ASSETS, dbt_models, lora_adapter, style_evaluation],

@@ -22,9 +22,9 @@ from dagster import (
     asset_check,
 )
 
-from ingest.config import load_config
+from ingest.core.config import load_config
 from ingest.runner import IngestReport, ingest_platform
-from ingest.schema import PLATFORMS, RAW_SCHEMA
+from ingest.core.schema import PLATFORMS, RAW_SCHEMA
 
 INGEST_GROUP = "ingest"
 RECORDS_CHECK = "all_records_accounted"
@@ -108,7 +108,7 @@ def build_raw_schema_check(platform: str):
         name=SCHEMA_CHECK,
         blocking=True,
         description=f"Every Parquet file in warehouse/raw/{platform}/ has exactly the raw schema "
-                    "(ingest/schema.py RAW_SCHEMA): the dbt sources read them by these names and types.",
+                    "(ingest/core/schema.py RAW_SCHEMA): the dbt sources read them by these names and types.",
     )
     def raw_schema_matches(context: AssetCheckExecutionContext) -> AssetCheckResult:
         files = sorted((load_config().warehouse_root / "raw" / platform).glob("*.parquet"))

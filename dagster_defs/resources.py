@@ -3,7 +3,7 @@ location loads ($AI_ME_CONFIG and $AI_ME_WAREHOUSE override it, as everywhere el
 resource sits beside the dbt assets (dbt_assets.dbt_resource)."""
 from dagster_duckdb import DuckDBResource
 
-from ingest.config import load_config
+from ingest.core.config import load_config
 
 
 def duckdb_resource() -> DuckDBResource:

@@ -27,11 +27,11 @@ from dagster import (
     sensor,
 )
 
-from ingest.config import config_and_warehouse
-from ingest.schema import PLATFORMS
+from ingest.core.config import config_and_warehouse
+from ingest.core.schema import PLATFORMS
 
-from .dbt_assets import dbt_models
-from .ingest_assets import INGEST_ASSETS, raw_asset_key
+from dagster_defs.dbt_assets import dbt_models
+from dagster_defs.ingest_assets import INGEST_ASSETS, raw_asset_key
 
 
 def export_fingerprint(paths: list[Path]) -> str | None:
@@ -53,7 +53,7 @@ def _files(paths: list[Path]):
             yield from sorted(p for p in root.rglob("*") if p.is_file())
 
 
-SEEN_FILE = "exports_seen.json"  # in the warehouse root; ingest/purge.py keeps it
+SEEN_FILE = "exports_seen.json"  # in the warehouse root; ingest/manage/purge.py keeps it
 
 
 def read_seen(root: Path) -> dict[str, str]:

@@ -11,10 +11,10 @@ import json
 
 from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, MetadataValue, asset
 
-from ingest.config import load_config
+from ingest.core.config import load_config
 from training.config import for_user, to_yaml
 
-from .dbt_assets import DATASET_ASSET
+from dagster_defs.dbt_assets import DATASET_ASSET
 
 FINGERPRINT_FILE = "inputs.fingerprint"
 
@@ -86,8 +86,8 @@ class EvaluateRunConfig(Config):
 @asset(key=AssetKey("style_evaluation"), deps=[AssetKey("lora_adapter")], group_name="training",
        description="How close the tuned model writes to you vs its base (warehouse/models/<run>/eval/).")
 def style_evaluation(context: AssetExecutionContext, config: EvaluateRunConfig) -> MaterializeResult:
-    from training.eval_report import delta_plot
-    from training.evaluate import evaluate_run
+    from training.evaluation.report import delta_plot
+    from training.evaluation.evaluate import evaluate_run
 
     user_cfg = load_config()
     run_dir = for_user(user_cfg, user_cfg.warehouse_root).run_dir

@@ -127,7 +127,7 @@ def dev(argv: list[str]) -> None:
     from dagster._cli import dev as dagster_dev
 
     if not os.environ.get("DAGSTER_HOME"):
-        from ingest.config import config_and_warehouse
+        from ingest.core.config import config_and_warehouse
 
         os.environ["DAGSTER_HOME"] = str(config_and_warehouse()[1] / ".dagster")
     prepare_home(Path(os.environ["DAGSTER_HOME"]))
@@ -149,7 +149,7 @@ def dev(argv: list[str]) -> None:
 
 def prepare_home(home: Path) -> None:
     """DAGSTER_HOME owner-only, with the project's dagster.yaml when it has none."""
-    from .instance import owner_only_home
+    from dagster_defs.instance import owner_only_home
 
     owner_only_home(home)
     if not (home / "dagster.yaml").exists() and REPO_DAGSTER_YAML.is_file():

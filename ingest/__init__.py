@@ -11,7 +11,7 @@ import os
 # umask; subprocesses such as dbt inherit the mask. A stricter user umask is kept.
 os.umask(os.umask(0o077) | 0o077)
 
-# Nothing phones home, with or without the Makefile's exports (tests/test_offline.py audits it):
+# Nothing phones home, with or without the Makefile's exports (tests/system/test_offline.py audits it):
 # trl's trainer and huggingface_hub send usage telemetry unless told not to, and
 # datasets.load_dataset("parquet") pings S3 to count a "download" of its builder. A user's own
 # setting wins; reaching the hub to download a base model the user named still works.

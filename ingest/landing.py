@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .base import EXPORT_HASH_THREAD, ExportError, ExportInput, Ingester, ParseContext, Reject
-from .columns import constant
-from .schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
+from ingest.sources.base import EXPORT_HASH_THREAD, ExportError, ExportInput, Ingester, ParseContext, Reject
+from ingest.sources.columns import constant
+from ingest.core.schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
 
 ROW_GROUP_ROWS = 50_000
 ROW_GROUP_BYTES = 16 << 20  # big group chats repeat many participants per row: cap memory (two groups live)

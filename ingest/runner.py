@@ -7,11 +7,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .base import ExportError, ParseContext
-from .config import Config
-from .landing import LandingResult, land
-from .registry import get_ingester
-from .warehouse_lock import warehouse_lock
+from ingest.sources.base import ExportError, ParseContext
+from ingest.core.config import Config
+from ingest.landing import LandingResult, land
+from ingest.core.platforms import get_ingester
+from ingest.core.lock import warehouse_lock
 
 
 @dataclass

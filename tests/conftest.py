@@ -7,11 +7,11 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 # `make fuzz` (HYPOTHESIS_PROFILE=fuzz): many more examples for the fuzz and property tests that do
-# not fix their own count (tests/test_fuzz.py scales with it). What it finds failing is saved in
+# not fix their own count (tests/ingest/test_fuzz.py scales with it). What it finds failing is saved in
 # tests/fixtures/hypothesis-found/, which is committed: every run, under any profile, replays it
 # (the default profile reads it and keeps its own database as before). Hypothesis drops an entry
 # that passes again, and an edit of the test changes its key, so a found bug also gets an
-# @example and a regression test of its own (see tests/test_fuzz.py).
+# @example and a regression test of its own (see tests/ingest/test_fuzz.py).
 from pathlib import Path  # noqa: E402
 
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -32,7 +32,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def smol_warehouse(tmp_path_factory):
-    from smol import toy_warehouse
+    from tests.support.smol import toy_warehouse
 
     return toy_warehouse(tmp_path_factory.mktemp("smol-warehouse"))
 
@@ -40,6 +40,6 @@ def smol_warehouse(tmp_path_factory):
 @pytest.fixture(scope="session")
 def smol_run(smol_warehouse):
     """One short run of the packaged SmolLM2 model, shared by the real-model tests."""
-    from smol import train_smol
+    from tests.support.smol import train_smol
 
     return train_smol(smol_warehouse)

@@ -15,7 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ingest.config import ConfigError
+from ingest.core.config import ConfigError
 
 PACKAGE_PREFIX = "package:"
 COMPLETE = "gguf-base.json"   # written last: a folder without it is an interrupted conversion

@@ -3,7 +3,7 @@
 Counts and metrics only; never message text, names or conversation ids."""
 from __future__ import annotations
 
-from .config import TrainConfig
+from training.config import TrainConfig
 
 
 def model_card(cfg: TrainConfig, metrics: dict) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .prompt import CHAT_NOUNS
+from training.prompt import CHAT_NOUNS
 
 
 def register(verbs, add_common) -> None:
@@ -51,8 +51,8 @@ def register(verbs, add_common) -> None:
     add_common(p)
     p.set_defaults(func=cmd_generate)
 
-    from .eval_cli import register as register_evaluate  # evaluate
-    from .serve_cli import register as register_serve  # serve, reply
+    from training.evaluation.cli import register as register_evaluate  # evaluate
+    from training.serving.cli import register as register_serve  # serve, reply
     register_evaluate(verbs, add_common)
     register_serve(verbs, add_common)
 
@@ -60,11 +60,11 @@ def register(verbs, add_common) -> None:
 def cmd_train(args) -> int:
     from accelerate import PartialState
 
-    from ingest.config import config_and_warehouse
+    from ingest.core.config import config_and_warehouse
 
-    from .config import for_user
-    from .data import TrainingDataError
-    from .train import main
+    from training.config import for_user
+    from training.data import TrainingDataError
+    from training.train import main
 
     cfg_file, warehouse = config_and_warehouse(args.config, args.warehouse)
     flags = [f"run={args.run}"] * bool(args.run) + ["resume=true"] * args.resume + ["overwrite=true"] * args.overwrite
@@ -94,9 +94,9 @@ def _num(value) -> str:
 
 def run_dir(args):
     """The folder of the run a verb names with --run (default: the config's preset), guarded."""
-    from ingest.config import config_and_warehouse
+    from ingest.core.config import config_and_warehouse
 
-    from .runs import run_folder
+    from training.runs import run_folder
 
     cfg_file, warehouse = config_and_warehouse(args.config, args.warehouse)
     return run_folder(warehouse, args.run or cfg_file.training.preset)
@@ -108,11 +108,11 @@ def cmd_export(args) -> int:
 
     folder, out = run_dir(args), Path(args.out).expanduser().resolve() if args.out else None
     if args.merge:
-        from .export import export_merged
+        from training.export.merge import export_merged
 
         print(f"export: merged {folder.name} -> {export_merged(folder, out, args.overwrite)}")
         return 0
-    from .gguf_export import export_gguf
+    from training.export.gguf import export_gguf
 
     start = time.perf_counter()
     done = export_gguf(folder, out, args.quant, args.overwrite)
@@ -124,7 +124,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .generate import load_run, reply
+    from training.inference import load_run, reply
 
     model, tokenizer, info = load_run(run_dir(args))
     print(reply(model, tokenizer, info, args.incoming, args.platform, partner=args.partner, group_size=args.group_size,

@@ -16,10 +16,10 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from ingest.config import ConfigError, resolve_types
+from ingest.core.config import ConfigError, resolve_types
 
-from .prompt import DEFAULT_TEMPLATE, PLACEHOLDERS
-from .runs import check_run_name, run_folder
+from training.prompt import DEFAULT_TEMPLATE, PLACEHOLDERS
+from training.runs import check_run_name, run_folder
 
 PRESET_DIR = Path(__file__).resolve().parent / "configs"
 TINY_BASE = "tiny"

@@ -10,7 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ingest.config import ConfigError
+from ingest.core.config import ConfigError
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 RUN_MARKER = ".ai-me-run"        # written when training claims a folder, before any checkpoint

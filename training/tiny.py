@@ -22,8 +22,8 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llam
                           set_seed)
 from trl import SFTConfig, SFTTrainer
 
-from .config import TrainConfig
-from .templates import TEMPLATES, TINY_ROLE_TOKENS, TINY_TOKENS
+from training.config import TrainConfig
+from training.templates import TEMPLATES, TINY_ROLE_TOKENS, TINY_TOKENS
 
 COMPLETE = "tiny-base.json"   # written last: a folder without it is an interrupted build
 _VERSION = 2                  # bump when the build below changes, so old bases are not reused

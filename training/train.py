@@ -26,20 +26,20 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallb
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
-from ingest.config import ConfigError
+from ingest.core.config import ConfigError
 
-from . import card
-from .base_models import resolve_base
-from .config import TINY_BASE, TrainConfig, to_yaml
-from .data import DataReport, dataset_files, fit_to_length, load_splits, warehouse_counts
-from .hardware import compile_layers, resolve_dtype, training_device
-from .lm_head import score_labelled_positions_only
-from .logs import TrainingLog, plot_losses, read_log
-from .prompt import me_name_from_prompt
-from .quantization import four_bit_config
-from .runs import RUN_MARKER, is_run, replace_folder
-from .templates import end_of_turn_token, install_template
-from .tiny import tiny_base
+from training import card
+from training.base_models import resolve_base
+from training.config import TINY_BASE, TrainConfig, to_yaml
+from training.data import DataReport, dataset_files, fit_to_length, load_splits, warehouse_counts
+from training.hardware import compile_layers, resolve_dtype, training_device
+from training.lm_head import score_labelled_positions_only
+from training.logs import TrainingLog, plot_losses, read_log
+from training.prompt import me_name_from_prompt
+from training.quantization import four_bit_config
+from training.runs import RUN_MARKER, is_run, replace_folder
+from training.templates import end_of_turn_token, install_template
+from training.tiny import tiny_base
 
 ADAPTER_FILE = "adapter_model.safetensors"
 

@@ -10,7 +10,7 @@
     or after . ! ?  So "Hi Mark," and "thanks, Mark" lose the name while "mark it", "the bill"
     and "Will you?" stay as written.
   Whole words only: a name next to a letter, digit or underscore is part of another word.
-  Pure Jinja with no dbt context, so tests/test_name_redaction.py renders and runs it directly.
+  Pure Jinja with no dbt context, so tests/transform/test_name_redaction.py renders and runs it directly.
 #}
 
 {#- First names that are also everyday words, lowercase, as a SQL list. -#}

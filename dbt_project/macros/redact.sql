@@ -5,7 +5,7 @@
   others. Phone patterns are broad on purpose: any +number, 0-led national numbers, US-style groups
   and runs of 9+ digits (an order number may go too, a phone number never stays). One regex per
   placeholder, since each regexp_replace scans the whole text: a long email body costs five scans.
-  Pure Jinja with no dbt context, so tests/test_transforms.py renders it and checks it directly.
+  Pure Jinja with no dbt context, so tests/transform/test_transforms.py renders it and checks it directly.
 #}
 {% macro redact(text) -%}
   {%- set rules = [

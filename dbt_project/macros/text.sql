@@ -1,6 +1,6 @@
 {#- Small expressions shared by the models. -#}
 
-{#- A stable pseudonym: prefix + 12 hex (48 bits: collisions stay unlikely at millions of names) of the keyed hash (ingest/pseudonyms.py) of kind:value. -#}
+{#- A stable pseudonym: prefix + 12 hex (48 bits: collisions stay unlikely at millions of names) of the keyed hash (ingest/transform/pseudonyms.py) of kind:value. -#}
 {% macro pseudonym(prefix, kind, value) -%}
   '{{ prefix }}' || left(ai_me_keyed_hash('{{ kind }}:' || {{ value }}), 12)
 {%- endmacro %}
@@ -32,7 +32,7 @@
 
 {#-
   The system prompt of a training example: var('system_prompt') with {me}, {chat}, {partner} and
-  {size} filled in. Mirrors training/prompt.py system_prompt (tests/test_transforms.py compares).
+  {size} filled in. Mirrors training/prompt.py system_prompt (tests/transform/test_transforms.py compares).
 -#}
 {% macro system_prompt(platform, partner, group_size) -%}
   replace(replace(replace(replace({{ sql_string(var('system_prompt')) }},

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import gmail, meta, whatsapp
-from .meta import zip_export
-from .persona import ME_EMAILS, ME_NAMES, ME_PHONE, split
+from ingest.samples import gmail, meta, whatsapp
+from ingest.samples.meta import zip_export
+from ingest.samples.persona import ME_EMAILS, ME_NAMES, ME_PHONE, split
 
 __all__ = ["PLATFORMS", "SampleSummary", "generate", "zip_export"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from random import Random
 from typing import Callable
 
-from .persona import BASE_TS, ME_EMAILS, ME_NAME, PEOPLE, ROBIN, Person, Voice, uk_offset
+from ingest.samples.persona import BASE_TS, ME_EMAILS, ME_NAME, PEOPLE, ROBIN, Person, Voice, uk_offset
 
 MBOX_NAME = "All mail Including Spam and Trash.mbox"
 ME = Person("robin", ME_NAME, ROBIN, ME_EMAILS[0])

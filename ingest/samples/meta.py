@@ -16,7 +16,7 @@ from pathlib import Path
 from random import Random
 from typing import Callable, Iterator
 
-from .persona import BASE_TS, ME_NAME, ME_USERNAME, PEOPLE, ROBIN, split, timeline
+from ingest.samples.persona import BASE_TS, ME_NAME, ME_USERNAME, PEOPLE, ROBIN, split, timeline
 
 _ESC_ASCII = json.encoder.encode_basestring_ascii   # the C helpers json.dumps itself uses
 _ESC_UTF8 = json.encoder.encode_basestring

@@ -12,8 +12,8 @@ from pathlib import Path
 from random import Random
 from typing import Callable, Iterator
 
-from .meta import zipinfo
-from .persona import BASE_TS, ME_NAME, ME_SHORT, PEOPLE, ROBIN, timeline, uk_offset, split
+from ingest.samples.meta import zipinfo
+from ingest.samples.persona import BASE_TS, ME_NAME, ME_SHORT, PEOPLE, ROBIN, timeline, uk_offset, split
 
 LRM = "\u200e"      # iOS marks system and media lines with LEFT-TO-RIGHT MARK
 NNBSP = "\u202f"    # recent Android/iOS put a NARROW NO-BREAK SPACE before AM/PM

@@ -1,5 +1,5 @@
 -- The training examples that stay, with their split: what warehouse/datasets/ is exported from
--- (ingest/dataset_export.py writes example_id, platform, conversation_id, session_id, split, messages).
+-- (ingest/transform/datasets.py writes example_id, platform, conversation_id, session_id, split, messages).
 {%- set columns = 'example_id, conversation_id, target_ms, messages, context_turns, token_est, context_truncated, partner, group_size, lang' %}
 
 with candidates as (

@@ -1,0 +1,54 @@
+"""The `ai-me` command line: summaries, exit codes and errors a user understands."""
+from pathlib import Path
+
+import pytest
+
+from ingest.cli import main
+from tests.support.paths import FIXTURES
+
+FIXTURES = FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./ai_me.toml from the repo or the user
+    monkeypatch.delenv("AI_ME_CONFIG", raising=False)
+    monkeypatch.setenv("AI_ME_WAREHOUSE", str(tmp_path / "wh"))
+
+
+def test_every_verb_has_help(capsys):
+    for verb in ("ingest", "sample-data", "status", "transform"):
+        with pytest.raises(SystemExit) as e:
+            main([verb, "--help"])
+        assert e.value.code == 0
+        assert "usage: ai-me " + verb in capsys.readouterr().out
+
+
+def test_ingest_prints_one_line_summary_and_status_counts(tmp_path, capsys):
+    assert main(["ingest", "instagram", str(FIXTURES / "meta" / "instagram"), "--me", "Robin Vale"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("instagram: 1 export(s), ")
+    assert "0 rejected" in out[0] and str(tmp_path / "wh" / "raw" / "instagram") in out[0]
+    assert main(["status"]) == 0
+    assert "raw/instagram: " in capsys.readouterr().out
+
+
+def test_missing_path_fails_with_its_name(tmp_path, capsys):
+    assert main(["ingest", "instagram", str(tmp_path / "nope")]) == 1
+    assert f"{tmp_path / 'nope'}" in capsys.readouterr().err
+
+
+def test_no_path_and_nothing_configured_is_explained(capsys):
+    assert main(["ingest", "gmail"]) == 2
+    assert "no gmail export given and none configured" in capsys.readouterr().err
+
+
+def test_config_errors_exit_2_naming_the_key(tmp_path, capsys):
+    (tmp_path / "ai_me.toml").write_text("[me]\nname = 'x'\n")
+    assert main(["status"]) == 2
+    assert "unknown key me.name" in capsys.readouterr().err
+
+
+def test_bad_timezone_flag_is_a_config_error(capsys):
+    assert main(["ingest", "whatsapp", "x.txt", "--tz", "Nowhere/City"]) == 2
+    assert "--tz: unknown time zone" in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""Properties of the WhatsApp ingester: no input crashes it, and every line of a chat ends up in
+exactly one landed message or one reject, whatever the block size."""
+import re
+import tempfile
+from pathlib import Path
+from unittest.mock import patch
+
+import pyarrow.parquet as pq
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numpy as np
+import pyarrow as pa
+
+from tests.support.fuzzing import examples
+from ingest import landing
+from ingest.sources.whatsapp import ingester as whatsapp
+from ingest.sources.base import ExportError, ParseContext
+from ingest.core.identity import Me
+from ingest.sources.whatsapp.ingester import INGESTER
+from ingest.sources.whatsapp.content import classify
+
+NAME = "WhatsApp Chat with Alex Morgan.txt"
+SETTINGS = examples(60)
+
+# Header lines of one variant, with real and impossible dates and times, and text that may look
+# like a header of another variant or hold markers.
+days, months, hours = st.integers(1, 35), st.integers(1, 14), st.integers(0, 26)
+years = st.sampled_from(["2023", "23", "1970", "1969", "9999", "0000"])
+senders = st.sampled_from(["Alex Morgan", "Robin Vale", "~\u00a0Jamie", "+44 7700 900123", "\u200eSam"])
+line_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), max_size=40)
+markers = st.sampled_from(["<Media omitted>", "This message was deleted", "x <This message was edited>",
+                           "\u200eimage omitted", "location: https://maps.google.com/?q=1,2", "POLL:",
+                           "12/03/2023, 14:05 Alex: not a header here", "[12/03/2023, 14:05:00] iOS-looking"])
+
+
+@st.composite
+def header(draw):
+    d, m, h, y = draw(days), draw(months), draw(hours), draw(years)
+    who = draw(st.none() | senders)
+    text = draw(line_text | markers)
+    return f"{d:02d}/{m:02d}/{y}, {h:02d}:{draw(st.integers(0, 59)):02d} - " + (f"{who}: {text}" if who else text)
+
+
+chat_lines = st.lists(header() | line_text | markers | st.just(""), min_size=1, max_size=40)
+
+
+def land_text(data: bytes):
+    """Land data as a chat file; (rows, rejects) or None when it is rejected as no chat at all."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / NAME
+        path.write_bytes(data)
+        ctx = ParseContext("whatsapp", Me(names=("Robin Vale",)), timezone="Europe/London")
+        try:
+            result = landing.land(INGESTER, INGESTER.discover([path])[0], Path(tmp) / "wh", ctx)
+        except ExportError as e:
+            assert NAME in str(e)
+            return None
+        rows = pq.read_table(result.path).to_pylist()
+        rejects = pq.read_table(result.reject_path).to_pylist() if result.reject_path else []
+        return rows, rejects
+
+
+def covered_lines(rows, rejects) -> list[int]:
+    """Line numbers each record claims: messages from their first line and body, rejects by range."""
+    lines = []
+    for r in rows:
+        first = int(r["source_ref"].rsplit(":", 1)[1])
+        lines += range(first, first + r["body_raw"].count("\n") + 1)
+    for r in rejects:
+        span = re.fullmatch(r".*:(\d+)(?:-(\d+))?", r["source_ref"])
+        first = int(span[1])
+        lines += range(first, int(span[2] or first) + 1)
+        assert r["raw"].count("\n") == int(span[2] or first) - first
+    return sorted(lines)
+
+
+@SETTINGS
+@given(st.text(max_size=300))
+def test_arbitrary_text_never_crashes(text):
+    land_text(text.encode())
+
+
+@SETTINGS
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_crash(data):
+    land_text(data)
+
+
+@SETTINGS
+@given(chat_lines, st.sampled_from([64, 128, 1 << 20]), st.sampled_from([200, 1 << 20]), st.booleans())
+def test_every_line_lands_in_exactly_one_record(lines, block, max_message, crlf):
+    """block: 1 MiB reads the file as one block, smaller sizes survey it and read it in blocks."""
+    text = ("\r\n" if crlf else "\n").join(lines) + "\n"
+    with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=block, BLOCK_BYTES=block, MAX_MESSAGE_BYTES=max_message):
+        landed = land_text(text.encode())
+    if landed is None:   # no header among the lines: the file is refused as a whole
+        assert not any(re.match(r"\d\d/\d\d/\d+, \d\d:\d\d - ", line) for line in lines)
+        return
+    rows, rejects = landed
+    assert covered_lines(rows, rejects) == list(range(1, len(lines) + 1))
+    assert all(r["content_type"] == "system" or r["sender"] for r in rows)
+    assert len({r["message_id"] for r in rows}) == len(rows)
+
+
+# Pieces of marker strings, to be glued to each other and to random text.
+fragments = st.sampled_from([
+    "<Media omitted>", "<Medien ausgeschlossen>", "image omitted", "Kontaktkarte ausgelassen", "\u200e", "\u200f",
+    "This message was deleted", "Du hast diese Nachricht gelöscht", "deleted", " <This message was edited>",
+    "<Diese Nachricht wurde bearbeitet.>", "location: https://maps.google.com/?q=1,2", "POLL:", "\n", " ", "\u00a0",
+    "IMG-20230313-WA0004.jpg (file attached)", "<attached: 00000003-PHOTO-x.jpg>", "Missed voice call", "view once",
+    "Trip.pdf • 3 pages document omitted", "LOCATION: http://x", "\t",
+])
+message_texts = st.lists(fragments | st.text(max_size=8), max_size=5).map("".join)
+
+
+@SETTINGS
+@given(st.lists(message_texts, min_size=1, max_size=20))
+def test_vectorised_content_types_agree_with_per_message_classification(texts):
+    content, body_text, edited = whatsapp._contents(pa.array(texts, pa.string()), np.zeros(len(texts), dtype=bool))
+    expected = [classify(t) for t in texts]
+    assert content.cast(pa.string()).to_pylist() == [kind for kind, _, _ in expected]
+    assert body_text.to_pylist() == [body for _, body, _ in expected]
+    assert edited.tolist() == [e for _, _, e in expected]
