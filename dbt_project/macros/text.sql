@@ -43,12 +43,19 @@
 {%- endmacro %}
 
 
-{#- How each platform's conversation is named in the prompt (training/prompt.py CHAT_NOUNS). -#}
+{#-
+  How each platform's conversation is named in the prompt: var('chat_nouns'), from
+  ingest/core/platforms.py TABLE as training/prompt.py CHAT_NOUNS is. A platform of var('platforms')
+  without one fails compilation (its prompts would be null).
+-#}
 {% macro chat_noun(platform) -%}
+  {%- set nouns = var('chat_nouns') -%}
+  {%- for name in var('platforms') if name not in nouns -%}
+    {{ exceptions.raise_compiler_error("platform '" ~ name ~ "' has no chat noun in var('chat_nouns'): give it one in ingest/core/platforms.py TABLE and in the vars of dbt_project/dbt_project.yml") }}
+  {%- endfor -%}
   case {{ platform }}
-    when 'whatsapp' then 'a WhatsApp chat'
-    when 'instagram' then 'an Instagram chat'
-    when 'messenger' then 'a Messenger chat'
-    when 'gmail' then 'a Gmail thread'
+  {%- for name, noun in nouns.items() %}
+    when {{ sql_string(name) }} then {{ sql_string(noun) }}
+  {%- endfor %}
   end
 {%- endmacro %}

@@ -14,5 +14,5 @@ select
     max(timestamp_ms) as ended_ms,
     count(*) as messages
 from {{ ref('int_messages__redacted') }}
-where platform <> 'gmail'
+where medium = 'chat'
 group by platform, conversation_id, turn_no

@@ -3,7 +3,7 @@
 -- of the keyed hash of its id (titles often carry names). The key replaces conversation_id in
 -- the training data, since Meta folder names spell out usernames.
 with messages as (
-    select m.platform, m.conversation_id, m.sender, m.participants, m.timestamp_ms, q.conversation_lang
+    select m.platform, m.medium, m.conversation_id, m.sender, m.participants, m.timestamp_ms, q.conversation_lang
     from {{ ref('int_messages__deduped') }} as m
     join {{ ref('int_messages__quality') }} as q using (row_id)
 ),
@@ -16,6 +16,7 @@ conversations as (
     select
         platform,
         conversation_id,
+        any_value(medium) as medium,
         max(len(participants)) as listed,
         any_value(conversation_lang) as conversation_lang,
         min(timestamp_ms) as first_ms,
@@ -61,12 +62,13 @@ senders as (
 
 select
     c.platform,
+    c.medium,
     c.conversation_id,
     c.platform || ':' || left(ai_me_keyed_hash('conversation:' || c.conversation_id), 16) as conversation_key,
     greatest(2, c.listed, coalesce(s.senders, 0)) as group_size,
     greatest(2, c.listed, coalesce(s.senders, 0)) > 2 as is_group,
     case
-        when c.platform = 'gmail' then null  -- email partners are per message (int_email_examples)
+        when c.medium = 'email' then null  -- email partners are per message (int_email_examples)
         when greatest(2, c.listed, coalesce(s.senders, 0)) > 2 then {{ pseudonym('G', 'group', 'c.conversation_id') }}
         else coalesce(o.partner, 'someone')
     end as partner,

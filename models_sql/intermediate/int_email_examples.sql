@@ -9,7 +9,7 @@ with mails as (
         platform, conversation_id, conversation_key, session_id, message_id, reply_to_message_id, timestamp_ms,
         sender, is_mine, participants, subject, body_text, conversation_lang
     from {{ ref('int_messages__redacted') }}
-    where platform = 'gmail'
+    where medium = 'email'
 ),
 
 replies as (
@@ -48,7 +48,7 @@ budgeted as (
     select
         *,
         greatest(2, len(participants)) as group_size,
-        {{ system_prompt("'gmail'", 'partner', 'greatest(2, len(participants))') }} as system_prompt
+        {{ system_prompt('platform', 'partner', 'greatest(2, len(participants))') }} as system_prompt
     from pairs
 ),
 

@@ -91,6 +91,7 @@ pseudonymised as (
 
 select
     platform,
+    medium,
     conversation_id,
     conversation_key,
     message_id,
@@ -106,9 +107,9 @@ select
     nullif(lower(trim(regexp_replace(redacted_subject, '^(\s*(re|fwd?|aw|wg|sv|vs|tr|rv|enc|antw)(\[\d+\])?\s*:)+', '', 'i'))), '') as subject_norm,
     reply_to_message_id,
     account,
-    case when platform = 'gmail' then lower(regexp_extract(sender, '@([^\s>]+)', 1)) end as sender_domain,
+    case when medium = 'email' then lower(regexp_extract(sender, '@([^\s>]+)', 1)) end as sender_domain,
     case
-        when platform <> 'gmail' then conversation_partner
+        when medium = 'chat' then conversation_partner
         when is_mine then list_filter(participants_pseudonymised, lambda p: p <> {{ sql_string(me_name()) }})[1]
         else sender_pseudonym
     end as partner_id,

@@ -8,7 +8,7 @@
 -- spellings are one sender.
 with kept as (
     select
-        m.row_id, m.platform, m.conversation_id, c.conversation_key, m.message_id, m.reply_to_message_id,
+        m.row_id, m.platform, m.medium, m.conversation_id, c.conversation_key, m.message_id, m.reply_to_message_id,
         m.timestamp_ms, m.file_key, m.source_pos,
         m.direction = 'outbound' as is_mine,
         case when m.direction = 'outbound' then '' else coalesce(m.sender, '') end as speaker
@@ -34,7 +34,7 @@ boundaries as (
     select
         *,
         previous_ms is null
-            or (platform <> 'gmail' and timestamp_ms - previous_ms > {{ ms('session_gap_hours', 3600000) }}) as starts_session,
+            or (medium = 'chat' and timestamp_ms - previous_ms > {{ ms('session_gap_hours', 3600000) }}) as starts_session,
         timestamp_ms - previous_ms > {{ ms('turn_gap_minutes', 60000) }} or speaker <> previous_speaker as breaks_turn
     from ordered
 )
@@ -44,7 +44,7 @@ select
     conversation_key || ':' || max(case when starts_session then timestamp_ms end) over running as session_id,
     sum(case when starts_session or breaks_turn then 1 else 0 end) over running as turn_no,
     case
-        when platform = 'gmail' then reply_to_message_id is not null
+        when medium = 'email' then reply_to_message_id is not null
         else not starts_session and speaker <> previous_speaker
     end as is_reply
 from boundaries

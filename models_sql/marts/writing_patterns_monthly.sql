@@ -3,7 +3,7 @@
 -- I answer) and vocabulary size. Placeholders such as [EMAIL] are not words.
 with messages as (
     select
-        platform, message_id, reply_to_message_id, timestamp_ms, turn_role, has_emoji, body_text,
+        platform, medium, message_id, reply_to_message_id, timestamp_ms, turn_role, has_emoji, body_text,
         date_trunc('month', timezone({{ sql_string(var('timezone')) }}, to_timestamp(timestamp_ms / 1000))) as month
     from {{ ref('messages') }}
 ),
@@ -22,7 +22,7 @@ email_latencies as (
     select r.platform, r.timestamp_ms as replied_ms, r.timestamp_ms - p.timestamp_ms as latency_ms
     from messages as r
     join messages as p on p.platform = r.platform and p.message_id = r.reply_to_message_id
-    where r.platform = 'gmail' and r.turn_role = 'assistant' and p.turn_role = 'user' and r.timestamp_ms >= p.timestamp_ms
+    where r.medium = 'email' and r.turn_role = 'assistant' and p.turn_role = 'user' and r.timestamp_ms >= p.timestamp_ms
 ),
 
 latencies as (

@@ -5,9 +5,12 @@ Two dbt builds for the whole module (one good warehouse, one with bad rows), sha
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
+import jinja2
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -16,8 +19,10 @@ import yaml
 from ingest.transform import dbt_runner as transform
 from ingest.core.config import Config
 from ingest.landing import to_raw_table
-from ingest.core.schema import COLUMNS, CONTENT_TYPES, DIRECTIONS, PLATFORMS, RAW_SCHEMA
-from ingest.transform.dbt_runner import DBT_PROJECT_DIR, _first_error, _summarise, run_dbt
+from ingest.core.platforms import MEDIA, PLATFORMS, TABLE
+from ingest.core.schema import COLUMNS, CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA
+from ingest.transform.build import build
+from ingest.transform.dbt_runner import DBT_PROJECT_DIR, _first_error, _summarise
 from tests.support.paths import REPO
 
 STAGING = REPO / "models_sql" / "staging"
@@ -66,7 +71,8 @@ def good_build(tmp_path_factory):
     land_raw(warehouse, "gmail", "exp3", to_raw_table(messages(4, content_type="email"), "gmail", "exp3"))
     (warehouse / "raw" / "messenger").mkdir(parents=True)
     (warehouse / "raw" / "messenger" / ".exp4.parquet.123.tmp").write_bytes(b"PAR1 half written")
-    ok, line = run_dbt(["build"], Config(), warehouse)
+    report = build(Config(), warehouse)
+    ok, line = report.ok, report.line
     return warehouse, ok, line
 
 
@@ -81,7 +87,8 @@ def bad_build(tmp_path_factory):
     good = to_raw_table(messages(2), "gmail", "exp2")
     land_raw(warehouse, "gmail", "exp2", good.set_column(
         RAW_SCHEMA.get_field_index("direction"), RAW_SCHEMA.field("direction"), pa.array(["outbound", "sideways"])))
-    ok, line = run_dbt(["build"], Config(), warehouse)
+    report = build(Config(), warehouse)
+    ok, line = report.ok, report.line
     return warehouse, ok, line
 
 
@@ -170,7 +177,7 @@ def test_accepted_values_follow_the_schema():
         accepted = {c["name"]: t["accepted_values"]["arguments"]["values"]
                     for c in model["columns"] for t in c.get("data_tests", [])
                     if isinstance(t, dict) and "accepted_values" in t}
-        assert accepted == {"direction": list(DIRECTIONS), "content_type": list(CONTENT_TYPES)}
+        assert accepted == {"medium": list(MEDIA), "direction": list(DIRECTIONS), "content_type": list(CONTENT_TYPES)}
         tests = {c["name"]: c.get("data_tests", []) for c in model["columns"]}
         assert {"unique_within": {"arguments": {"within": "export_id"}}} in tests["message_id"]
 
@@ -178,6 +185,84 @@ def test_accepted_values_follow_the_schema():
 def test_every_staging_model_has_its_sql():
     for p in PLATFORMS:
         assert f"staging_messages('{p}')" in (STAGING / f"stg_{p}__messages.sql").read_text(encoding="utf-8")
+
+
+# --- platforms: named in staging only, media everywhere after ----------------------------------
+
+QUOTED_PLATFORM = re.compile(r"""(['"])(?:%s)\1""" % "|".join(map(re.escape, PLATFORMS)), re.IGNORECASE)
+
+
+def test_no_sql_past_staging_names_a_platform():
+    """Past staging the models branch on medium, never on a platform's name, so a new platform
+    needs no edit there: no quoted platform name in any model outside staging, macro or data test."""
+    files = [f for f in sorted((REPO / "models_sql").rglob("*.sql")) if STAGING not in f.parents]
+    files += sorted((DBT_PROJECT_DIR / "macros").rglob("*.sql")) + sorted((DBT_PROJECT_DIR / "tests").rglob("*.sql"))
+    assert len(files) > 20 and all(f.is_file() for f in files)
+    named = [f"{f.relative_to(REPO)}:{n}: {line.strip()}" for f in files
+             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if QUOTED_PLATFORM.search(line)]
+    assert named == []
+    assert QUOTED_PLATFORM.search("where platform = 'Gmail'") and not QUOTED_PLATFORM.search("a WhatsApp chat")
+
+
+def test_project_defaults_of_the_platform_vars_are_what_dbt_runner_passes():
+    """People running dbt by hand get the defaults: they must be the platform table, in its order."""
+    defaults = load_yaml(DBT_PROJECT_DIR / "dbt_project.yml")["vars"]
+    passed = transform.dbt_vars(Config())
+    assert {k: defaults[k] for k in ("platforms", "media", "chat_nouns")} == \
+        {k: passed[k] for k in ("platforms", "media", "chat_nouns")}
+    assert defaults["platforms"] == list(PLATFORMS) == list(defaults["media"]) == list(defaults["chat_nouns"])
+    assert defaults["media"] == {p.name: p.medium for p in TABLE}
+    assert defaults["chat_nouns"] == {p.name: p.chat_noun for p in TABLE}
+
+
+def render_macro(file: str, macro: str, *args, **variables):
+    """A macro of dbt_project/macros rendered with plain Jinja, dbt's var, sql_string, raw_messages
+    and raise_compiler_error stood in for."""
+    def raise_compiler_error(message):
+        raise ValueError(message)
+
+    stand_ins = {
+        "var": variables.__getitem__,
+        "sql_string": lambda value: "'" + str(value).replace("'", "''") + "'",
+        "raw_messages": lambda platform: f"raw_{platform}",
+        "exceptions": SimpleNamespace(raise_compiler_error=raise_compiler_error),
+    }
+    text = (DBT_PROJECT_DIR / "macros" / file).read_text(encoding="utf-8")
+    return getattr(jinja2.Environment().from_string(text, globals=stand_ins).module, macro)(*args)
+
+
+def test_staging_refuses_a_platform_without_a_medium():
+    media = {p.name: p.medium for p in TABLE}
+    assert "cast('email' as varchar) as medium" in render_macro("staging_messages.sql", "staging_messages", "gmail", media=media)
+    with pytest.raises(ValueError, match="platform 'telegram' has no medium in var\\('media'\\)"):
+        render_macro("staging_messages.sql", "staging_messages", "telegram", media=media)
+    with pytest.raises(ValueError, match="must be chat or email"):
+        render_macro("staging_messages.sql", "staging_messages", "gmail", media={**media, "gmail": "fax"})
+
+
+def test_chat_nouns_come_from_the_var():
+    nouns = {p.name: p.chat_noun for p in TABLE}
+    case = render_macro("text.sql", "chat_noun", "p", platforms=list(PLATFORMS), chat_nouns=nouns)
+    with duckdb.connect() as con:
+        assert {name: con.execute(f"select {case} from (select ? as p)", [name]).fetchone()[0] for name in PLATFORMS} == nouns
+    with pytest.raises(ValueError, match="platform 'telegram' has no chat noun"):
+        render_macro("text.sql", "chat_noun", "p", platforms=[*PLATFORMS, "telegram"], chat_nouns=nouns)
+
+
+@pytest.mark.slow
+def test_staging_tells_each_platforms_medium(good_build):
+    """Every staging relation has medium, the platform's own, also where no export has landed (the
+    view's SQL holds it), and int_messages__unioned, which reads var('platforms'), carries it on."""
+    warehouse, _, _ = good_build
+    media = {p.name: p.medium for p in TABLE}
+    views = dict(query(warehouse, "select view_name, sql from duckdb_views() where view_name like 'stg_%'"))
+    for p in PLATFORMS:
+        types = {name: kind for name, kind, *_ in query(warehouse, f"describe stg_{p}__messages")}
+        assert types["medium"] == "VARCHAR", p
+        assert re.findall(r"(?i)cast\('(\w+)' as varchar\) as medium", views[f"stg_{p}__messages"]) == [media[p]], p
+    landed = query(warehouse, "select platform, medium, count(*) from int_messages__unioned group by all order by all")
+    assert landed == [("gmail", "email", 4), ("whatsapp", "chat", 5)]
+    assert query(warehouse, "select distinct medium from stg_whatsapp__messages") == [("chat",)]
 
 
 def test_project_turns_usage_stats_off():
@@ -239,7 +324,8 @@ def test_build_passes_on_sample_data(tmp_path):
     for p in PLATFORMS:
         report = ingest_platform(p, cfg.export_paths(p), cfg, warehouse=warehouse)
         assert report.ok and report.landed, report.summary()
-    ok, line = run_dbt(["build"], cfg, warehouse)
+    report = build(cfg, warehouse)
+    ok, line = report.ok, report.line
     assert ok, line
     counts = {p: query(warehouse, f"select count(*) from stg_{p}__messages")[0][0] for p in PLATFORMS}
     assert all(counts.values()), counts
