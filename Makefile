@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 SAMPLES := warehouse/samples
 DEMO_MESSAGES ?= 5000
 
-.PHONY: install demo test fuzz dev bench browser clean
+.PHONY: install demo test lint fuzz dev bench browser clean
 
 install: $(STAMP)
 
@@ -50,6 +50,10 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 test: install browser
 	@HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+# ruff: lint rules and the formatter's layout, both configured in pyproject.toml ([tool.ruff]).
+lint: install
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 # Longer robustness runs: the fuzz and property tests of the ingesters with thousands of examples
 # (the hypothesis profile "fuzz", tests/conftest.py); FUZZ_ARGS passes more pytest options.

@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 from ingest.core.config import load_config
-from ingest.transform.datasets import export_datasets
+from ingest.transform.datasets import write_datasets
 from ingest.transform.language import enrich_languages
 from ingest.runner import ingest_platform
 from ingest.samples import generate
-from ingest.core.schema import PLATFORMS
+from ingest.core.platforms import PLATFORMS
 from ingest.transform.dbt_runner import DATASET_NODE, invoke_dbt
 
 
@@ -28,7 +28,7 @@ def bench_dbt(workdir: Path, n: int) -> dict:
     if not run.ok:
         raise RuntimeError(run.line)
     start = time.perf_counter()
-    exported = export_datasets(warehouse) if run.built(DATASET_NODE) else None
+    exported = write_datasets(warehouse) if run.built(DATASET_NODE) else None
     return {
         "stage": "dbt_build",
         "messages": landed,

@@ -57,7 +57,7 @@ def bench_lora(workdir: Path, steps: int) -> dict:
     import torch
     from transformers import TrainerCallback
 
-    from training.config import load_config
+    from training.config import load_preset
     from training.hardware import resolve_dtype
     from training.train import main
 
@@ -73,7 +73,7 @@ def bench_lora(workdir: Path, steps: int) -> dict:
 
     warehouse = Path(workdir) / "warehouse"
     _long_examples(warehouse, BATCH * steps)
-    cfg = load_config("smollm2-135m", {"warehouse": str(warehouse), "run": "bench", "train.max_steps": steps,
+    cfg = load_preset("smollm2-135m", {"warehouse": str(warehouse), "run": "bench", "train.max_steps": steps,
                                        "train.max_length": LENGTH, "train.batch_size": BATCH,
                                        "train.group_by_length": False, "train.save_steps": 10_000})
     dtype = resolve_dtype(cfg.model.dtype, "cpu")

@@ -10,13 +10,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def bench_train(workdir: Path, n: int) -> dict:
-    from training.config import load_config
+    from training.config import load_preset
     from tests.support.toy_data import write_toy_datasets
     from training.train import main
 
     warehouse = Path(workdir) / "warehouse"
     write_toy_datasets(warehouse, n_train=n, n_val=max(1, n // 10))
-    cfg = load_config("tiny-cpu", {"warehouse": str(warehouse), "run": "bench"})
+    cfg = load_preset("tiny-cpu", {"warehouse": str(warehouse), "run": "bench"})
     start = time.perf_counter()
     metrics = main(cfg).metrics
     seconds = time.perf_counter() - start

@@ -1,31 +1,41 @@
 """The dbt models as Dagster assets (dagster-dbt); their data tests show as asset checks.
 
-The manifest is parsed on load when missing (a fresh clone) or older than the project's files,
-so edits to models_sql/ show up when `dagster dev` reloads, without every step process of a
-run parsing again. dbt runs with the warehouse the user's config names and the same steps and
-vars as `ai-me transform` (ingest/transform/dbt_runner.py): the language cache is brought up to date first,
-and warehouse/datasets/ is exported once training_examples is built and every test passed. Each
-table model's materialization carries its row count; training_examples also the split sizes.
+The asset runs ingest/transform/build.py's `build`, the sequence `ai-me transform` runs: the
+language step, `dbt build` with the config's vars, then warehouse/datasets/ once training_examples
+is built and every test passed. Only the way dbt is invoked differs (DagsterDbt below), so the UI
+sees each model and test. Each table model's materialization carries its row count;
+training_examples also the split sizes.
+
+The manifest is parsed on load when missing (a fresh clone) or older than a project file, so edits
+to models_sql/ show when `dagster dev` reloads.
 """
 
 import os
 import sys
+import time
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, MetadataValue, Output
+from dagster import AssetExecutionContext, AssetKey, Failure, MetadataValue, Output
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
-from packaging import version
 from dagster_duckdb import DuckDBResource
+from packaging import version
 
-from ingest.core.config import load_config
-from ingest.landing import private_dir
-from ingest.transform.datasets import SPLITS, export_datasets
-from ingest.transform.language import enrich_languages
-from ingest.transform.dbt_runner import DBT_PROJECT_DIR, dbt_args, dbt_artifacts_dir, dbt_env, ensure_manifest
+from dagster_defs.resources import UserConfig
+from ingest.core.config import Config
+from ingest.core.warehouse import Warehouse
+from ingest.transform.build import build
+from ingest.transform.datasets import SPLITS
+from ingest.transform.dbt_runner import DBT_PROJECT_DIR, DbtRun, dbt_args, dbt_env, ensure_manifest
+
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# Not DbtProject.prepare_if_dev: it parses on every load under `dagster dev` (seconds, in each
+# process dagster dev starts, writing in place where another process may read), and never elsewhere,
+# so `dagster asset materialize` after an edit of models_sql/ would run a stale manifest (a KeyError
+# on the first new test). ensure_manifest stats the project's files (milliseconds) and parses only
+# when one is newer than the manifest, into a private folder, then renames.
 ensure_manifest(DBT_PROJECT.manifest_path)
 
 
@@ -49,38 +59,43 @@ def dbt_resource() -> DbtCliResource:
 DATASET_ASSET = AssetKey("training_examples")
 
 
+class DagsterDbt:
+    """build()'s dbt invoker inside the asset: dbt through dagster-dbt, its events kept for the asset
+    to yield. Outputs wait until dbt exits: it holds the DuckDB file's write lock until then, and
+    their row counts are read from that file."""
+
+    def __init__(self, dbt: DbtCliResource, context: AssetExecutionContext):
+        self.dbt, self.context, self.events = dbt, context, []
+
+    def __call__(self, args: list[str], cfg: Config, warehouse: Path) -> DbtRun:
+        target = Warehouse(warehouse).dbt / "dagster"
+        start = time.perf_counter()
+        with _environ(dbt_env(warehouse, cfg)):  # DbtCliResource hands dbt a copy of os.environ
+            invocation = self.dbt.cli(dbt_args(args, cfg), context=self.context, target_path=target,
+                                      raise_on_error=False)
+            self.events = list(invocation.stream())
+        ok = invocation.is_successful()
+        results = invocation.get_artifact("run_results.json") if (target / "run_results.json").exists() else None
+        return DbtRun.of(args, ok, results, time.perf_counter() - start, "see the run's dbt log",
+                         target.parent / "logs" / "dbt.log")
+
+
 @dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT)
-def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
-    cfg = load_config()
-    warehouse = private_dir(cfg.warehouse_root)
-    context.log.info(enrich_languages(warehouse).summary())
-    # DbtCliResource hands dbt a copy of os.environ taken when the run starts.
-    with _environ(dbt_env(warehouse, cfg)):
-        invocation = dbt.cli(dbt_args(["build"], cfg), context=context,
-                             target_path=dbt_artifacts_dir(warehouse) / "dagster")
-    # Outputs wait until dbt exits: it holds the DuckDB file's write lock until then, and their row
-    # counts are read from that file. Check results pass straight through.
-    outputs = []
-    try:
-        for event in invocation.stream():
-            if isinstance(event, Output):
-                outputs.append(event)
-            else:
-                yield event
-    except Exception:
-        yield from outputs  # what dbt did build is still recorded; nothing is exported
-        raise
-    extra = {}
-    if DATASET_ASSET in context.selected_asset_keys:
-        report = export_datasets(warehouse)
-        context.log.info(report.summary())
-        extra[DATASET_ASSET] = _split_metadata(report)
+def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, user_config: UserConfig):
+    dagster_dbt = DagsterDbt(dbt, context)
+    report = build(user_config.load(), user_config.warehouse(), invoke=dagster_dbt)
+    context.log.info(report.line)
+    outputs = [e for e in dagster_dbt.events if isinstance(e, Output)]
+    yield from (e for e in dagster_dbt.events if not isinstance(e, Output))  # check results
     keys = {event.output_name: context.asset_key_for_output(event.output_name) for event in outputs}
-    counts = _table_rows(duckdb, {key.path[-1] for key in keys.values()})
-    for event in outputs:
+    counts = _table_rows(duckdb, {key.path[-1] for key in keys.values()}) if report.ok else {}
+    extra = {DATASET_ASSET: _split_metadata(report.datasets)} if report.datasets else {}
+    for event in outputs:  # what dbt did build is recorded even when the build failed
         key = keys[event.output_name]
         rows = {"dagster/row_count": counts[key.path[-1]]} if key.path[-1] in counts else {}
         yield event.with_metadata({**event.metadata, **rows, **extra.get(key, {})})
+    if not report.ok:
+        raise Failure(report.line)
 
 
 def _table_rows(duckdb: DuckDBResource, names: set[str]) -> dict[str, int]:

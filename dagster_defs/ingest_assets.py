@@ -22,9 +22,11 @@ from dagster import (
     asset_check,
 )
 
-from ingest.core.config import load_config
+from dagster_defs.resources import UserConfig
+from ingest.core.warehouse import Warehouse
 from ingest.runner import IngestReport, ingest_platform
-from ingest.core.schema import PLATFORMS, RAW_SCHEMA
+from ingest.core.platforms import PLATFORMS
+from ingest.core.schema import RAW_SCHEMA
 
 INGEST_GROUP = "ingest"
 RECORDS_CHECK = "all_records_accounted"
@@ -49,19 +51,19 @@ def build_ingest_asset(platform: str) -> AssetsDefinition:
             description="Every export could be read, and every record found is in the landed or the "
                         "rejects Parquet on disk: records in = landed + rejected.")],
     )
-    def ingest(context: AssetExecutionContext) -> MaterializeResult:
-        cfg = load_config()
+    def ingest(context: AssetExecutionContext, user_config: UserConfig) -> MaterializeResult:
+        cfg = user_config.load()
         paths = cfg.export_paths(platform)
         if not paths:
             context.log.info(f"{platform}: skipped, no export configured in [exports]")
             return MaterializeResult(
                 metadata={"skipped": "no export configured", "landed": 0, "rejected": 0, "exports": 0},
                 check_results=[AssetCheckResult(passed=True, metadata={"skipped": "no export configured"})])
-        report = ingest_platform(platform, paths, cfg)
+        report = ingest_platform(platform, paths, cfg, warehouse=user_config.warehouse())
         context.log.info(report.summary())
         if report.errors and not report.results:
             raise Failure(f"{platform}: no export could be read", metadata={"errors": _lines(report.errors)})
-        return MaterializeResult(metadata=_report_metadata(report, cfg.warehouse_root),
+        return MaterializeResult(metadata=_report_metadata(report, user_config.warehouse()),
                                  check_results=[_records_check(report)])
 
     return ingest
@@ -79,7 +81,7 @@ def _report_metadata(report: IngestReport, warehouse: Path) -> dict:
         "exports": len(report.results),
         "unreadable_exports": len(report.errors),
         "seconds": round(report.seconds, 2),
-        "raw_dir": MetadataValue.path(str(warehouse / "raw" / report.platform)),
+        "raw_dir": MetadataValue.path(str(Warehouse(warehouse).raw(report.platform))),
     }
     if reasons:
         metadata["reject_reasons"] = MetadataValue.json(reasons)
@@ -110,8 +112,8 @@ def build_raw_schema_check(platform: str):
         description=f"Every Parquet file in warehouse/raw/{platform}/ has exactly the raw schema "
                     "(ingest/core/schema.py RAW_SCHEMA): the dbt sources read them by these names and types.",
     )
-    def raw_schema_matches(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        files = sorted((load_config().warehouse_root / "raw" / platform).glob("*.parquet"))
+    def raw_schema_matches(context: AssetCheckExecutionContext, user_config: UserConfig) -> AssetCheckResult:
+        files = sorted(Warehouse(user_config.warehouse()).raw(platform).glob("*.parquet"))
         problems = [f"{f.name}: {problem}" for f in files for problem in schema_problems(pq.read_schema(f))]
         return AssetCheckResult(passed=not problems,
                                 metadata={"files": len(files), **({"problems": _lines(problems)} if problems else {})})

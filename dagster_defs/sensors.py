@@ -1,20 +1,14 @@
 """A sensor that lands new or changed exports and rebuilds the dbt models on them.
 
-It watches the paths in the config's [exports]. A platform's fingerprint is a hash of (path, size,
-mtime_ns) of every file under its paths: cheap to take every tick, and no message is read. The
-cursor keeps the last fingerprint per platform as JSON. Training stays manual: lora_adapter and
-style_evaluation are never requested.
-
-The cursor lives in Dagster's run history, which `ai-me purge --warehouse` deletes; a sensor that
-started over from no cursor would land every export again on the next `make dev` and undo the
-purge. So the fingerprints are also kept in <warehouse>/exports_seen.json, which purge keeps (it
-holds hashes, no name or text): without a cursor the sensor starts from that file, and only an
-export that is new or changed since then is landed.
+It watches the paths in the config's [exports] by fingerprint (ingest/core/seen_exports.py: paths,
+sizes and mtimes, no content). An export is new when its fingerprint is neither the one the sensor
+last asked to land (its cursor) nor the one the warehouse last landed (exports_seen.json, which
+every landing updates, whether `ai-me ingest`, `make demo` or a run of this sensor). The cursor
+lives in Dagster's run history, which `ai-me purge --warehouse` deletes; the file stays, so a purge
+is not undone on the next `make dev`. Training stays manual: lora_adapter and style_evaluation are
+never requested.
 """
-import hashlib
 import json
-import os
-from pathlib import Path
 
 from dagster import (
     AssetKey,
@@ -27,49 +21,13 @@ from dagster import (
     sensor,
 )
 
-from ingest.core.config import config_and_warehouse
-from ingest.core.schema import PLATFORMS
-
 from dagster_defs.dbt_assets import dbt_models
 from dagster_defs.ingest_assets import INGEST_ASSETS, raw_asset_key
+from dagster_defs.resources import UserConfig
+from ingest.core.platforms import PLATFORMS
+from ingest.core.seen_exports import fingerprint, read_seen, remember
 
-
-def export_fingerprint(paths: list[Path]) -> str | None:
-    """Hash of (path, size, mtime_ns) of every file under `paths`; None when none exists yet."""
-    h = hashlib.blake2b(digest_size=16)
-    seen = False
-    for f in _files(paths):
-        st = f.stat()
-        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
-        seen = True
-    return h.hexdigest() if seen else None
-
-
-def _files(paths: list[Path]):
-    for root in paths:
-        if root.is_file():
-            yield root
-        elif root.is_dir():
-            yield from sorted(p for p in root.rglob("*") if p.is_file())
-
-
-SEEN_FILE = "exports_seen.json"  # in the warehouse root; ingest/manage/purge.py keeps it
-
-
-def read_seen(root: Path) -> dict[str, str]:
-    """The fingerprints in <warehouse>/exports_seen.json; {} when there is none (a fresh warehouse)."""
-    try:
-        seen = json.loads((root / SEEN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {p: fp for p, fp in seen.items() if isinstance(fp, str)} if isinstance(seen, dict) else {}
-
-
-def write_seen(root: Path, seen: dict[str, str]) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{SEEN_FILE}.tmp"
-    tmp.write_text(json.dumps(seen, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, root / SEEN_FILE)
+SEEN_FILE = "exports_seen.json"  # ingest/core/warehouse.py exports_seen
 
 
 def selection_for(platforms: list[str]) -> list[AssetKey]:
@@ -88,26 +46,23 @@ def selection_for(platforms: list[str]) -> list[AssetKey]:
     description="Lands the exports in [exports] when a file under them is new or changed (by path, size "
                 "and mtime) and rebuilds the dbt models; training stays manual.",
 )
-def new_exports(context: SensorEvaluationContext):
-    cfg, root = config_and_warehouse()
-    now = {p: fp for p in PLATFORMS if (fp := export_fingerprint(cfg.export_paths(p)))}
+def new_exports(context: SensorEvaluationContext, user_config: UserConfig):
+    cfg, root = user_config.load(), user_config.warehouse()
+    now = {p: fp for p in PLATFORMS if (fp := fingerprint(cfg.export_paths(p)))}
     if not now:
         return SkipReason("no file under the config's [exports] yet")
-    remembered = read_seen(root)
-    seen = json.loads(context.cursor) if context.cursor else remembered
-    changed = [p for p in PLATFORMS if p in now and now[p] != seen.get(p)]
+    landed = read_seen(root)
+    requested = json.loads(context.cursor) if context.cursor else {}
+    changed = [p for p in PLATFORMS if p in now and now[p] not in (requested.get(p), landed.get(p))]
     if not changed:
-        if seen != remembered:  # a cursor from before exports_seen.json existed
-            write_seen(root, seen)
-        return SkipReason("no export is new or changed since the last run request"
-                          + ("" if context.cursor else f" (as recorded in {root / SEEN_FILE})"))
+        return SkipReason(f"no export is new or changed since it was last landed (as recorded in {root / SEEN_FILE})")
     context.log.info(f"new or changed exports: {', '.join(changed)}")
-    seen = seen | now
-    write_seen(root, seen)
+    requested = requested | now
+    remember(root, {p: now[p] for p in changed})
     # One run for every changed platform (and dagster_home/dagster.yaml queues this sensor's runs one
     # at a time): two dbt builds at once would contend for the DuckDB file.
     return SensorResult(
         run_requests=[RunRequest(asset_selection=selection_for(changed),
                                  tags={"ai_me/platforms": ",".join(changed)})],
-        cursor=json.dumps(seen, sort_keys=True),
+        cursor=json.dumps(requested, sort_keys=True),
     )

@@ -9,12 +9,16 @@ import base64
 import hashlib
 import json
 
-from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, MetadataValue, asset
+from pathlib import Path
 
-from ingest.core.config import load_config
+from dagster import AssetExecutionContext, AssetKey, Config, Failure, MaterializeResult, MetadataValue, asset
+
+from dagster_defs.resources import UserConfig
+from ingest.core.warehouse import Warehouse
 from training.config import for_user, to_yaml
 
 from dagster_defs.dbt_assets import DATASET_ASSET
+from training.numbers import decimals
 
 FINGERPRINT_FILE = "inputs.fingerprint"
 
@@ -37,14 +41,14 @@ def _fingerprint(datasets, train_yaml: str) -> str:
 
 @asset(key=AssetKey("lora_adapter"), deps=[DATASET_ASSET], group_name="training",
        description="LoRA adapter fine-tuned on your own replies (warehouse/models/<run>/).")
-def lora_adapter(context: AssetExecutionContext, config: TrainRunConfig) -> MaterializeResult:
+def lora_adapter(context: AssetExecutionContext, config: TrainRunConfig, user_config: UserConfig) -> MaterializeResult:
     from training.train import main
 
-    user_cfg = load_config()
-    warehouse = user_cfg.warehouse_root
+    user_cfg = user_config.load()
+    warehouse = user_config.warehouse()
     train_cfg = for_user(user_cfg, warehouse, config.preset or None, [*config.overrides, "overwrite=true"])
     run_dir = train_cfg.run_dir
-    fingerprint = _fingerprint(warehouse / "datasets", to_yaml(train_cfg))
+    fingerprint = _fingerprint(Warehouse(warehouse).datasets, to_yaml(train_cfg))
     stamp = run_dir / FINGERPRINT_FILE
     if not config.retrain and stamp.exists() and stamp.read_text() == fingerprint:
         context.log.info(f"datasets and config unchanged since {run_dir.name} was trained: not retraining")
@@ -85,19 +89,18 @@ class EvaluateRunConfig(Config):
 
 @asset(key=AssetKey("style_evaluation"), deps=[AssetKey("lora_adapter")], group_name="training",
        description="How close the tuned model writes to you vs its base (warehouse/models/<run>/eval/).")
-def style_evaluation(context: AssetExecutionContext, config: EvaluateRunConfig) -> MaterializeResult:
+def style_evaluation(context: AssetExecutionContext, config: EvaluateRunConfig, user_config: UserConfig) -> MaterializeResult:
     from training.evaluation.report import delta_plot
     from training.evaluation.evaluate import evaluate_run
 
-    user_cfg = load_config()
-    run_dir = for_user(user_cfg, user_cfg.warehouse_root).run_dir
-    m = evaluate_run(run_dir, user_cfg.warehouse_root, max_examples=config.max_examples,
+    run_dir = trained_run(context)
+    m = evaluate_run(run_dir, user_config.warehouse(), max_examples=config.max_examples,
                      max_new_tokens=config.max_new_tokens)
     rows = ["| model | NLL | perplexity | Burrows' Delta | AUC real vs generated |", "| --- | --- | --- | --- | --- |"]
     for name in ("base", "tuned"):
         r = m[name]
         cells = (r["nll"], r["perplexity"], r["burrows_delta"], r["auc_real_vs_generated"])
-        rows.append(f"| {name} | " + " | ".join(_number(v) for v in cells) + " |")
+        rows.append(f"| {name} | " + " | ".join(decimals(v) for v in cells) + " |")
     return MaterializeResult(metadata={  # numbers only: examples stay in the HTML report
         "metrics": MetadataValue.md("\n".join(rows)),
         "delta_plot": png_markdown(delta_plot(m), "Burrows' Delta to your real replies, base and tuned"),
@@ -107,6 +110,10 @@ def style_evaluation(context: AssetExecutionContext, config: EvaluateRunConfig) 
     })
 
 
-def _number(value) -> str:
-    """Three decimals; a metric too few examples could give (null in metrics.json) shows as n/a."""
-    return "n/a" if value is None else f"{value:.3f}"
+def trained_run(context: AssetExecutionContext) -> Path:
+    """The run lora_adapter last materialized (its preset may be another than the config's)."""
+    event = context.instance.get_latest_materialization_event(AssetKey("lora_adapter"))
+    run_dir = event and event.asset_materialization and event.asset_materialization.metadata.get("run_dir")
+    if run_dir is None:
+        raise Failure("lora_adapter has not been materialized yet: train a run first")
+    return Path(run_dir.value)

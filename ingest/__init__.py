@@ -21,9 +21,6 @@ for _name, _value in (("HF_HUB_DISABLE_TELEMETRY", "1"), ("DO_NOT_TRACK", "1"), 
 
 # Arrow's system (glibc) allocator instead of its bundled mimalloc, unless the user chose one: a
 # landing allocates and frees each batch's columns over and over, and mimalloc hands freed pages
-# back to the OS only to fault them in again. On the WhatsApp and Meta benchmarks this is 10 to 20%
-# faster and 40 to 60 MB lower in peak RSS.
-if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-    import pyarrow
-
-    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+# back to the OS only to fault them in again (docs/benchmarks.md). Arrow reads this when it loads,
+# so no verb pays for importing it here.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ingest.core.files import private_dir, temp_name
+from ingest.core.warehouse import Warehouse
 from ingest.sources.base import EXPORT_HASH_THREAD, ExportError, ExportInput, Ingester, ParseContext, Reject
 from ingest.sources.columns import constant
 from ingest.core.schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
@@ -55,11 +57,6 @@ def export_id_of(files: tuple[Path, ...], root: Path) -> str:
     return h.hexdigest()
 
 
-def private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
-
-
 class AtomicParquetWriter:
     """Writes batches to <final>.tmp and renames on commit; owner-only permissions.
 
@@ -69,7 +66,7 @@ class AtomicParquetWriter:
 
     def __init__(self, final: Path, schema: pa.Schema):
         self.final, self.schema = final, schema
-        self.tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        self.tmp = temp_name(final)
         private_dir(final.parent)
         _remove_stale_temp_files(final)
         fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -206,8 +203,8 @@ def land(ingester: Ingester, export: ExportInput, warehouse: Path, ctx: ParseCon
         export_id = hashing.submit(export_id_of, export.files, export.root)
         first = next(items, None)
         export_id = export_id.result()
-    raw_path = warehouse / "raw" / platform / f"{export_id}.parquet"
-    reject_path = warehouse / "rejects" / platform / f"{export_id}.parquet"
+    raw_path = Warehouse(warehouse).raw(platform) / f"{export_id}.parquet"
+    reject_path = Warehouse(warehouse).rejects(platform) / f"{export_id}.parquet"
     raw = AtomicParquetWriter(raw_path, LANDING_SCHEMA)
     rejects = RejectSink(reject_path, platform, export_id)
     try:

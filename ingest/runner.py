@@ -12,6 +12,7 @@ from ingest.core.config import Config
 from ingest.landing import LandingResult, land
 from ingest.core.platforms import get_ingester
 from ingest.core.lock import warehouse_lock
+from ingest.core.seen_exports import fingerprint, remember
 
 
 @dataclass
@@ -60,6 +61,7 @@ def ingest_platform(platform: str, paths: list[Path], cfg: Config, *, me_names: 
         report.errors.append(_unreadable(e, paths[0] if paths else "."))
         exports = []
     order = date_order or cfg.ingest.date_order
+    landing = fingerprint([Path(p) for p in paths])  # before reading: a file that changes meanwhile lands again
     with warehouse_lock(warehouse), _Progress(total=sum(f.stat().st_size for e in exports for f in e.files if f.exists()), unit="B", unit_scale=True,
               desc=f"ingest {platform}", disable=not progress, leave=False) as bar:
         for export in exports:
@@ -72,6 +74,8 @@ def ingest_platform(platform: str, paths: list[Path], cfg: Config, *, me_names: 
                 report.errors.append(str(e))
             except OSError as e:  # a file that cannot be read or written (permissions, I/O error, disk full)
                 report.errors.append(_unreadable(e, export.root))
+    if landing and report.results and not report.errors:
+        remember(warehouse, {platform: landing})
     report.seconds = time.perf_counter() - start
     return report
 

@@ -4,6 +4,7 @@ Counts and metrics only; never message text, names or conversation ids."""
 from __future__ import annotations
 
 from training.config import TrainConfig
+from training.numbers import decimals
 
 
 def model_card(cfg: TrainConfig, metrics: dict) -> str:
@@ -50,9 +51,9 @@ Exported dataset counts: {exported}.
 
 | metric | value |
 | --- | --- |
-| first / final train loss | {_num(metrics["first_train_loss"])} / {_num(metrics["final_train_loss"])} |
-| initial / final eval loss | {_num(metrics["initial_eval_loss"])} / {_num(metrics["final_eval_loss"])} |
-| best eval loss | {_num(metrics["best_eval_loss"])} |
+| first / final train loss | {decimals(metrics["first_train_loss"], 4)} / {decimals(metrics["final_train_loss"], 4)} |
+| initial / final eval loss | {decimals(metrics["initial_eval_loss"], 4)} / {decimals(metrics["final_eval_loss"], 4)} |
+| best eval loss | {decimals(metrics["best_eval_loss"], 4)} |
 | training time | {metrics["train_seconds"]} s |
 | throughput | {metrics["train_tokens_per_s"]} tokens/s |
 
@@ -77,7 +78,3 @@ tokenizer = AutoTokenizer.from_pretrained("warehouse/models/{cfg.run_name}")
 def _describe(counts: dict) -> str:
     """counts.json as one line, nested counts in brackets: "train 90, by_platform (whatsapp (train 60))"."""
     return ", ".join(f"{k} ({_describe(v)})" if isinstance(v, dict) else f"{k} {v}" for k, v in counts.items())
-
-
-def _num(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"

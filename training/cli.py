@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from training.prompt import CHAT_NOUNS
+from training.numbers import decimals
 
 
 def register(verbs, add_common) -> None:
@@ -80,16 +81,12 @@ def cmd_train(args) -> int:
         return 130
     if PartialState().is_main_process:
         m = result.metrics
-        evals = f", eval loss {_num(m['initial_eval_loss'])} -> {_num(m['final_eval_loss'])}"
+        evals = f", eval loss {decimals(m['initial_eval_loss'])} -> {decimals(m['final_eval_loss'])}"
         evals = evals if m["final_eval_loss"] is not None else ""
         print(f"train: {cfg.run_name}: {m['global_step']} steps in {m['train_seconds']:.0f}s "
-              f"({m['train_tokens_per_s']} tokens/s), train loss {_num(m['first_train_loss'])} -> "
-              f"{_num(m['final_train_loss'])}{evals} -> {result.run_dir}")
+              f"({m['train_tokens_per_s']} tokens/s), train loss {decimals(m['first_train_loss'])} -> "
+              f"{decimals(m['final_train_loss'])}{evals} -> {result.run_dir}")
     return 0
-
-
-def _num(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def run_dir(args):

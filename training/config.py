@@ -130,7 +130,7 @@ def available_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def load_config(preset: str, overrides: Iterable[str] | Mapping[str, Any] = ()) -> TrainConfig:
+def load_preset(preset: str, overrides: Iterable[str] | Mapping[str, Any] = ()) -> TrainConfig:
     """A preset's name (training/configs/) or YAML path, then overrides: "key=value" strings or a dict."""
     data = _read_preset(preset)
     cfg = _build(TrainConfig, data, "")
@@ -146,7 +146,7 @@ def for_user(user_cfg, warehouse: Path, preset: str | None = None, overrides: It
     """The training config the CLI and Dagster both use: the user's preset and warehouse, and the
     system prompt template the datasets were written with; overrides come last and win."""
     base = [f"warehouse={warehouse}", f"system_prompt={user_cfg.dataset.system_prompt}"]
-    return load_config(preset or user_cfg.training.preset, [*base, *overrides])
+    return load_preset(preset or user_cfg.training.preset, [*base, *overrides])
 
 
 def _read_preset(preset: str) -> dict:

@@ -100,6 +100,19 @@ def _quiet_loading():
             hf_logging.enable_progress_bar()
 
 
+def generate(model, input_ids, attention_mask, *, end_id: int, pad_id: int, max_new_tokens: int,
+             temperature: float = 0.8, top_p: float = 0.95, seed: int | None = 0, **options):
+    """model.generate as every caller (reply, evaluation, the server) runs it: sampling at `temperature`
+    with nucleus `top_p` (0: greedy), seeded when `seed` is given, ending at the end-of-turn token."""
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {
+        "do_sample": False}
+    if seed is not None:
+        torch.manual_seed(seed)
+    with torch.no_grad():
+        return model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
+                              eos_token_id=end_id, pad_token_id=pad_id, **sampling, **options)
+
+
 def reply(model, tokenizer, info: RunInfo, incoming: str, platform: str, partner: str = "someone",
           group_size: int = 2, me_name: str | None = None, max_new_tokens: int = 60,
           temperature: float = 0.8, top_p: float = 0.95, seed: int = 0) -> str:
@@ -123,8 +136,6 @@ def generate_replies(model, tokenizer, end_of_turn: str, contexts: list[list[dic
     """
     end = tokenizer.convert_tokens_to_ids(end_of_turn)
     pad = end if tokenizer.pad_token_id is None else tokenizer.pad_token_id
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {
-        "do_sample": False}
     prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, return_dict=False) for c in contexts]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     replies: list[str] = [""] * len(prompts)
@@ -134,10 +145,8 @@ def generate_replies(model, tokenizer, end_of_turn: str, contexts: list[list[dic
         ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in batch], device=model.device)
         mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch],
                             device=model.device)
-        torch.manual_seed(seed + number)
-        with torch.no_grad():
-            output = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                    eos_token_id=end, pad_token_id=pad, **sampling)
+        output = generate(model, ids, mask, end_id=end, pad_id=pad, max_new_tokens=max_new_tokens,
+                          temperature=temperature, top_p=top_p, seed=seed + number)
         for row, i in enumerate(batch):
             replies[i] = tokenizer.decode(output[row, width:], skip_special_tokens=True).strip()
     return replies

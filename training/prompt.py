@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import re
 
+from ingest.core.platforms import TABLE
+
 DEFAULT_TEMPLATE = "You are {me}. Reply as {me} would in {chat} with {partner} ({size})."
 PLACEHOLDERS = ("me", "chat", "partner", "size")
 
 # How each platform's conversation is named in the prompt ({chat}).
-CHAT_NOUNS = {
-    "whatsapp": "a WhatsApp chat",
-    "instagram": "an Instagram chat",
-    "messenger": "a Messenger chat",
-    "gmail": "a Gmail thread",
-}
+CHAT_NOUNS = {p.name: p.chat_noun for p in TABLE}
 
 
 def system_prompt(me_name: str, platform: str, partner: str, group_size: int = 2,

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ingest.core.config import ConfigError, check_timezone, config_and_warehouse
-from ingest.core.schema import PLATFORMS
+from ingest.core.platforms import PLATFORMS
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         verbs.choices[name].set_defaults(func=func)
     from training.cli import register as register_training  # train, export, generate, ...
     register_training(verbs, _common)
-    from ingest.manage.purge import register as register_purge
+    from ingest.cli.purge import register as register_purge
     register_purge(verbs)
     return parser
 
@@ -112,12 +112,12 @@ def cmd_sample_data(args) -> int:
 
 
 def cmd_transform(args) -> int:
-    from ingest.transform.dbt_runner import run_dbt
+    from ingest.transform.build import build
 
     cfg, warehouse = _config(args)
-    ok, line = run_dbt(["build"] + (["--select", args.select] if args.select else []), cfg, warehouse)
-    print(line)
-    return 0 if ok else 1
+    report = build(cfg, warehouse, args.select)
+    print(report.line)
+    return 0 if report.ok else 1
 
 
 def cmd_status(args) -> int:
@@ -130,5 +130,3 @@ def cmd_status(args) -> int:
 
 _VERBS = {"ingest": cmd_ingest, "sample-data": cmd_sample_data, "status": cmd_status, "transform": cmd_transform}
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 from ingest.core.identity import Me, norm_phone
-from ingest.core.schema import PLATFORMS
+from ingest.core.platforms import PLATFORMS
 
 DEFAULT_FILE = "ai_me.toml"
 
@@ -32,12 +32,9 @@ class MeConfig:
     phones: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ExportsConfig:
-    whatsapp: tuple[str, ...] = ()
-    instagram: tuple[str, ...] = ()
-    messenger: tuple[str, ...] = ()
-    gmail: tuple[str, ...] = ()
+# [exports]: a list of paths per platform of the platform table.
+ExportsConfig = dataclasses.make_dataclass(
+    "ExportsConfig", [(name, tuple[str, ...], field(default=())) for name in PLATFORMS], frozen=True)
 
 
 @dataclass(frozen=True)
@@ -223,10 +220,6 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     except ConfigError as e:
         raise ConfigError(f"{file}: {e}") from None
     return dataclasses.replace(cfg, path=file.resolve())
-
-
-def exported_platforms(cfg: Config) -> list[str]:
-    return [p for p in PLATFORMS if getattr(cfg.exports, p)]
 
 
 def config_and_warehouse(config_path: str | None = None, warehouse: str | None = None) -> tuple[Config, Path]:

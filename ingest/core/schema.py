@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-PLATFORMS = ("whatsapp", "instagram", "messenger", "gmail")
-
 # content_type values. `text` is ordinary writing; everything else is filtered or used as context.
 CONTENT_TYPES = (
     "text",      # a message someone wrote
@@ -28,7 +26,7 @@ REACTION_TYPE = pa.struct([("actor", pa.string()), ("reaction", pa.string())])
 
 # (name, type, nullable, description) — the single source of truth for docs and dbt.
 COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
-    ("platform", pa.string(), False, "Source platform: whatsapp, instagram, messenger or gmail."),
+    ("platform", pa.string(), False, "Source platform: a name of ingest/core/platforms.py."),
     ("conversation_id", pa.string(), False, "Stable id of the chat/thread across re-exports (Gmail: X-GM-THRID or derived)."),
     ("message_id", pa.string(), False, "Stable id of the message across re-exports (Gmail: Message-ID)."),
     ("timestamp_ms", pa.int64(), False, "When the message was sent, UTC epoch milliseconds."),

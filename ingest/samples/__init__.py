@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ingest.core.platforms import PLATFORMS
 from ingest.samples import gmail, meta, whatsapp
 from ingest.samples.meta import zip_export
 from ingest.samples.persona import ME_EMAILS, ME_NAMES, ME_PHONE, split
 
 __all__ = ["PLATFORMS", "SampleSummary", "generate", "zip_export"]
 
-PLATFORMS = ("whatsapp", "instagram", "messenger", "gmail")
 SHARES = {"whatsapp": 45, "instagram": 15, "messenger": 15, "gmail": 25}
 COST = {"whatsapp": 1.0, "instagram": 1.3, "messenger": 1.2, "gmail": 6.5}   # CPU per message, relative
+assert list(SHARES) == list(COST) == list(PLATFORMS), "every platform of the table has a sample export"
 CONFIG_NAME = "ai_me.toml"
 PARALLEL_FROM = 50_000   # below this a process pool costs more than it saves
 

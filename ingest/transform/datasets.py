@@ -8,18 +8,20 @@ written last, so its presence means a complete export.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+
+from ingest.core.files import atomic_path, private_dir, write_atomic
+from ingest.core.warehouse import Warehouse
 
 SPLITS = ("train", "val", "test")
 COLUMNS = "example_id, platform, conversation_id, session_id, split, messages"
 
 
 @dataclass
-class ExportReport:
+class DatasetReport:
     counts: dict[str, int] = field(default_factory=dict)
     by_platform: dict[str, dict[str, int]] = field(default_factory=dict)
     folder: Path | None = None
@@ -28,34 +30,23 @@ class ExportReport:
         return "datasets: " + ", ".join(f"{s} {self.counts.get(s, 0)}" for s in SPLITS) + f" -> {self.folder}"
 
 
-def datasets_dir(warehouse: Path) -> Path:
-    return Path(warehouse) / "datasets"
-
-
-def export_datasets(warehouse: Path) -> ExportReport:
+def write_datasets(warehouse: Path) -> DatasetReport:
     """Write the three split files and counts.json from the warehouse's training_examples."""
-    out = datasets_dir(warehouse)
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    report = ExportReport(folder=out)
+    out = private_dir(Warehouse(warehouse).datasets)
+    report = DatasetReport(folder=out)
     (out / "counts.json").unlink(missing_ok=True)
-    with duckdb.connect(str(Path(warehouse) / "ai_me.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(Warehouse(warehouse).duckdb), read_only=True) as con:
         for split in SPLITS:
-            final = out / f"{split}.parquet"
-            tmp = out / f".{split}.parquet.{os.getpid()}.tmp"
-            con.execute(f"copy (select {COLUMNS} from training_examples where split = '{split}' "
-                        f"order by platform, target_ms, example_id) "
-                        f"to {_sql_path(tmp)} (format parquet, compression zstd)").fetchall()
-            tmp.chmod(0o600)
-            os.replace(tmp, final)
+            with atomic_path(out / f"{split}.parquet") as tmp:
+                con.execute(f"copy (select {COLUMNS} from training_examples where split = '{split}' "
+                            f"order by platform, target_ms, example_id) "
+                            f"to {_sql_path(tmp)} (format parquet, compression zstd)").fetchall()
         for platform, split, n in con.execute(
                 "select platform, split, count(*) from training_examples group by all order by all").fetchall():
             report.by_platform.setdefault(platform, {})[split] = n
             report.counts[split] = report.counts.get(split, 0) + n
     counts = {s: report.counts.get(s, 0) for s in SPLITS} | {"by_platform": report.by_platform}
-    tmp = out / f".counts.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(counts, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.chmod(0o600)
-    os.replace(tmp, out / "counts.json")
+    write_atomic(out / "counts.json", json.dumps(counts, indent=2, sort_keys=True) + "\n")
     return report
 
 

@@ -8,9 +8,8 @@ statuses and the names of what failed, never message text.
 The user's config reaches the models as dbt vars (`dbt_vars`, shared with Dagster), except the
 user's names: they travel in the environment (`dbt_env`, read by dbt_project/macros/me.sql), which
 only the user can read, never on the command line, which `ps` shows to everyone. dbt renders every
-string var as Jinja, so a var holding template syntax is refused (`dbt_vars`). A build or run
-is wrapped in the steps around it: the language step before (ingest/transform/language.py) and, when the
-training_examples mart was built and tested, the dataset export after (ingest/transform/datasets.py).
+string var as Jinja, so a var holding template syntax is refused (`dbt_vars`). The steps around a
+build (the language step before, the datasets after) are ingest/transform/build.py.
 """
 from __future__ import annotations
 
@@ -26,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.core.config import Config, ConfigError
-from ingest.transform.datasets import export_datasets
+from ingest.core.platforms import PLATFORMS, TABLE
 from ingest.core.identity import norm_name
-from ingest.landing import private_dir
-from ingest.transform.language import enrich_languages
+from ingest.core.files import private_dir
+from ingest.core.warehouse import Warehouse
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 MODELS_DIR = DBT_PROJECT_DIR.parent / "models_sql"
@@ -38,8 +37,7 @@ _GENERATED = {"target", "logs", "dbt_packages"}  # dbt's own output inside the p
 _PASSED = {"success", "pass"}
 _FAILED = {"error", "fail", "runtime error"}
 _SHOW_FAILED = 5
-_BUILDS = {"build", "run"}              # the verbs that (re)build models, wrapped in the steps around dbt
-_VAR_VERBS = _BUILDS | {"test", "compile", "show"}
+_VAR_VERBS = {"build", "run", "test", "compile", "show"}
 DATASET_NODE = "model.ai_me.training_examples"  # the mart warehouse/datasets/ is exported from
 
 
@@ -78,6 +76,10 @@ def dbt_vars(cfg: Config) -> dict:
         "val_fraction": cfg.split.val_fraction,
         "test_fraction": cfg.split.test_fraction,
         "timezone": duckdb_timezone(cfg.ingest.timezone),
+        # the platform table (ingest/core/platforms.py): no model outside staging names a platform
+        "platforms": list(PLATFORMS),
+        "media": {p.name: p.medium for p in TABLE},
+        "chat_nouns": {p.name: p.chat_noun for p in TABLE},
     }
     for key, value in found.items():
         for text in value if isinstance(value, list) else [value]:
@@ -114,11 +116,6 @@ def dbt_env(warehouse: Path, cfg: Config | None = None) -> dict[str, str]:
     return env
 
 
-def dbt_artifacts_dir(warehouse: Path) -> Path:
-    """Where dbt's target and logs go: inside the warehouse, since errors may quote data."""
-    return Path(warehouse) / "dbt"
-
-
 def dbt_command(args: list[str], target_path: Path, log_path: Path) -> list[str]:
     """dbt as run by this interpreter, whether or not its bin folder is on PATH."""
     return [sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args,
@@ -138,44 +135,29 @@ class DbtRun:
         return any(r["unique_id"] == unique_id and r["status"] == "success"
                    for r in (self.results or {}).get("results", []))
 
-
-def run_dbt(args: list[str], cfg: Config, warehouse: Path) -> tuple[bool, str]:
-    """Run `dbt <args>` with the config's vars on the warehouse; (ok, one-line summary).
-
-    A build or run first brings the language cache up to date and, when it built training_examples
-    and every selected test passed, exports warehouse/datasets/ afterwards.
-    """
-    warehouse = private_dir(Path(warehouse).resolve())
-    building = bool(args) and args[0] in _BUILDS
-    dbt_args(args, cfg)  # a config dbt must not see fails here, before the language step
-    parts = [enrich_languages(warehouse).summary()] if building else []
-    run = invoke_dbt(args, cfg, warehouse)
-    parts.append(run.line)
-    if building and run.ok and run.built(DATASET_NODE):
-        parts.append(export_datasets(warehouse).summary())
-    return run.ok, "; ".join(parts)
+    @classmethod
+    def of(cls, args: list[str], ok: bool, results: dict | None, seconds: float, why: str, log: Path) -> DbtRun:
+        """The run as one line, from run_results.json when dbt wrote it, else from `why` it stopped."""
+        line = _summarise(results, seconds) if results is not None else \
+            f"{'done' if ok else 'failed: ' + why} in {seconds:.1f}s"
+        if not ok:
+            line += f" (log: {log})"
+        return cls(ok, f"dbt {args[0]}: {line}" if args else f"dbt: {line}", seconds, results)
 
 
 def invoke_dbt(args: list[str], cfg: Config, warehouse: Path) -> DbtRun:
     """dbt alone, in a subprocess, with the config's vars; its output stays in the warehouse."""
     warehouse = private_dir(Path(warehouse).resolve())
-    artifacts = private_dir(dbt_artifacts_dir(warehouse))
+    artifacts = private_dir(Warehouse(warehouse).dbt)
     results_file = artifacts / "target" / "run_results.json"
     results_file.unlink(missing_ok=True)  # a stale one would describe an earlier run
     start = time.perf_counter()
     proc = subprocess.run(dbt_command(dbt_args(args, cfg), artifacts / "target", artifacts / "logs"),
                           env={**os.environ, **dbt_env(warehouse, cfg)}, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
-    seconds = time.perf_counter() - start
-    ok = proc.returncode == 0
     results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists() else None
-    if results is not None:
-        line = _summarise(results, seconds)
-    else:
-        line = f"{'done' if ok else 'failed: ' + _first_error(proc.stdout, proc.stderr)} in {seconds:.1f}s"
-    if not ok:
-        line += f" (log: {artifacts / 'logs' / 'dbt.log'})"
-    return DbtRun(ok, f"dbt {args[0]}: {line}" if args else f"dbt: {line}", seconds, results)
+    return DbtRun.of(args, proc.returncode == 0, results, time.perf_counter() - start,
+                     _first_error(proc.stdout, proc.stderr), artifacts / "logs" / "dbt.log")
 
 
 def ensure_manifest(manifest_path: Path) -> None:

@@ -16,7 +16,6 @@ Detection, cheapest first:
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import unicodedata
@@ -30,6 +29,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from ingest.core.files import atomic_path
+from ingest.core.warehouse import Warehouse
 
 DETECTOR = "script-ngram-nb-1"   # cache entries of another detector version are re-detected
 UNDETERMINED = "und"
@@ -217,7 +219,7 @@ def detect_languages(texts: list[str]) -> list[tuple[str, str]]:
 
 
 def cache_dir(warehouse: Path) -> Path:
-    return Path(warehouse) / "enrich" / "text_lang"
+    return Warehouse(warehouse).text_lang
 
 
 def enrich_languages(warehouse: Path) -> LanguageReport:
@@ -261,11 +263,8 @@ def enrich_languages(warehouse: Path) -> LanguageReport:
 def _write_part(folder: Path, table: pa.Table) -> Path:
     """A new cache part, written to a hidden temp name and renamed, so readers never see half a file."""
     final = folder / f"{DETECTOR}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = folder / f".{final.name}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        pq.write_table(table, fh, compression="zstd")
-    os.replace(tmp, final)
+    with atomic_path(final) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
     return final
 
 

@@ -1,9 +1,9 @@
 """Stable pseudonyms for other people: a keyed hash with a per-warehouse secret.
 
 The secret (32 random bytes) lives in warehouse/secrets/pseudonym.key, owner-only, created on
-first use and never printed. dbt reaches it through the dbt-duckdb plugin below, which registers
-`ai_me_keyed_hash(text)` (HMAC-SHA256, hex) on dbt's DuckDB connection: the key is read from the
-file inside the dbt process, so it never appears in SQL, vars, the environment or any log.
+first use and never printed. dbt reaches it through the dbt-duckdb plugin in dbt_plugin.py, which
+registers `ai_me_keyed_hash(text)` (HMAC-SHA256, hex) on dbt's DuckDB connection: the key is read
+from the file inside the dbt process, so it never appears in SQL, vars, the environment or any log.
 """
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import hmac
 import os
 import secrets
 from pathlib import Path
-
-from dbt.adapters.duckdb.plugins import BasePlugin
 
 KEY_BYTES = 32
 SQL_FUNCTION = "ai_me_keyed_hash"
@@ -62,20 +60,3 @@ def _fresh_key_file(path: Path) -> Path:
 
 def keyed_hash(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def dbt_warehouse() -> Path:
-    """The warehouse dbt works on, as profiles.yml names it."""
-    return Path(os.environ.get("AI_ME_WAREHOUSE", "../warehouse")).resolve()
-
-
-class Plugin(BasePlugin):
-    """dbt-duckdb plugin (profiles.yml `plugins:`): the keyed hash as a SQL function."""
-
-    def initialize(self, plugin_config: dict) -> None:
-        self._key = load_or_create_key(dbt_warehouse())
-
-    def configure_connection(self, conn) -> None:
-        key = self._key
-        conn.create_function(SQL_FUNCTION, lambda text: keyed_hash(key, text), ["VARCHAR"], "VARCHAR",
-                             null_handling="default", side_effects=False)

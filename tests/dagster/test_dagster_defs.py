@@ -18,9 +18,11 @@ import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, Failure, build_asset_context, materialize
 from dagster_dbt import DagsterDbtTranslator
 
+from dagster_defs.resources import UserConfig
 from ingest import runner
 from ingest.sources.base import ExportError, ExportInput, Ingester, Reject, single_files
-from ingest.core.schema import PLATFORMS, RAW_SCHEMA
+from ingest.core.platforms import PLATFORMS
+from ingest.core.schema import RAW_SCHEMA
 from ingest.transform.dbt_runner import write_manifest
 from tests.support.paths import REPO
 
@@ -159,7 +161,7 @@ def test_tracked_instance_config_turns_telemetry_off(tmp_path):
 def test_unconfigured_platform_is_skipped(env):
     from dagster_defs.ingest_assets import build_ingest_asset
 
-    result = build_ingest_asset("gmail")(build_asset_context())
+    result = build_ingest_asset("gmail")(build_asset_context(), user_config=UserConfig())
     assert result.metadata["skipped"] == "no export configured"
     assert result.check_results[0].passed
     assert not (env[1] / "raw" / "gmail").exists()
@@ -173,7 +175,7 @@ def test_unreadable_export_fails_the_asset(env, monkeypatch):
     config.write_text(f'[exports]\nwhatsapp = ["{tmp_path / "nowhere.chat"}"]\n', encoding="utf-8")
     monkeypatch.setenv("AI_ME_CONFIG", str(config))
     with pytest.raises(Failure, match="no export could be read"):
-        build_ingest_asset("whatsapp")(build_asset_context())
+        build_ingest_asset("whatsapp")(build_asset_context(), user_config=UserConfig())
 
 
 def test_partly_unreadable_exports_land_and_fail_the_check(env, monkeypatch):
@@ -186,7 +188,7 @@ def test_partly_unreadable_exports_land_and_fail_the_check(env, monkeypatch):
     config = tmp_path / "two.toml"
     config.write_text(f'[exports]\nwhatsapp = ["{a}", "{b}"]\n', encoding="utf-8")
     monkeypatch.setenv("AI_ME_CONFIG", str(config))
-    result = build_ingest_asset("whatsapp")(build_asset_context())
+    result = build_ingest_asset("whatsapp")(build_asset_context(), user_config=UserConfig())
     assert result.metadata["landed"] == 2 and result.metadata["unreadable_exports"] == 1
     assert not result.check_results[0].passed
 
@@ -212,13 +214,13 @@ def test_schema_problems_name_columns_only():
 
 @pytest.mark.slow
 def test_materialize_lands_builds_and_checks(env):
-    from dagster_defs.dbt_assets import dbt_models, dbt_resource
+    from dagster_defs.dbt_assets import dbt_models
     from dagster_defs.ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
-    from dagster_defs.resources import duckdb_resource
+    from dagster_defs.definitions import pipeline_resources
 
     _, warehouse = env
     result = materialize([*INGEST_ASSETS, *RAW_SCHEMA_CHECKS, dbt_models],
-                         resources={"dbt": dbt_resource(), "duckdb": duckdb_resource()})
+                         resources=pipeline_resources())
     assert result.success
 
     by_key = {e.materialization.asset_key: e.materialization.metadata

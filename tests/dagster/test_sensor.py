@@ -31,7 +31,9 @@ def tick(cursor=None):
     """Evaluate the sensor once; (run requests, new cursor) or (SkipReason, old cursor)."""
     from dagster_defs.sensors import new_exports
 
-    result = new_exports(build_sensor_context(cursor=cursor))
+    from dagster_defs.resources import UserConfig
+
+    result = new_exports(build_sensor_context(cursor=cursor, resources={"user_config": UserConfig()}))
     if isinstance(result, SkipReason):
         return result, cursor
     return result.run_requests, result.cursor
@@ -93,14 +95,13 @@ def test_no_configured_export_skips(tmp_path, monkeypatch):
 def test_requested_selection_runs_in_a_fresh_warehouse(exports, monkeypatch):
     """What the sensor asks for builds on its own, though other platforms were never ingested."""
     from dagster_defs.definitions import defs
-    from dagster_defs.dbt_assets import dbt_resource
-    from dagster_defs.resources import duckdb_resource
+    from dagster_defs.definitions import pipeline_resources
 
     monkeypatch.setattr(runner, "get_ingester", lines_ingester)
     [request], _ = tick()
     with DagsterInstance.ephemeral() as instance:
         result = materialize(list(defs.assets), selection=request.asset_selection, instance=instance,
-                             resources={"dbt": dbt_resource(), "duckdb": duckdb_resource()})
+                             resources=pipeline_resources())
     assert result.success
     built = {e.asset_key for e in result.get_asset_materialization_events()}
     assert built == set(request.asset_selection)
@@ -145,16 +146,24 @@ def test_a_purge_is_not_undone_by_the_next_tick(exports, tmp_path):
     assert isinstance(tick()[0], SkipReason) and isinstance(tick(cursor)[0], SkipReason)
 
 
-def test_a_cursor_without_the_seen_file_writes_it(exports, tmp_path):
-    """A cursor from before exports_seen.json existed is copied there on the next tick."""
-    from dagster_defs.sensors import SEEN_FILE
+def test_exports_landed_without_the_sensor_are_not_landed_again(exports, tmp_path, monkeypatch):
+    """`make dev` on a warehouse that `make demo` or `ai-me ingest` just filled: the sensor starts with no
+    cursor and asks for nothing, because every landing records what it landed; a later change still fires."""
+    from ingest.core.config import load_config
 
-    [_], cursor = tick()
-    seen_file = tmp_path / "warehouse" / SEEN_FILE
-    seen_file.unlink()
-    assert isinstance(tick(cursor)[0], SkipReason)
-    assert json.loads(seen_file.read_text(encoding="utf-8")) == json.loads(cursor)
+    monkeypatch.setattr(runner, "get_ingester", lines_ingester)
+    chat, _ = exports
+    cfg = load_config()
+    report = runner.ingest_platform("whatsapp", cfg.export_paths("whatsapp"), cfg)
+    assert report.ok and report.landed
+    seen_file = tmp_path / "warehouse" / "exports_seen.json"
+    assert set(json.loads(seen_file.read_text(encoding="utf-8"))) == {"whatsapp"}
     assert seen_file.stat().st_mode & 0o077 == 0  # owner-only, as everything in the warehouse
+    skipped, _ = tick()
+    assert isinstance(skipped, SkipReason)
+    write_chat(chat, good=5, bad=0)
+    [request], _ = tick()
+    assert "raw/whatsapp" in keys(request)
 
 
 def test_a_fresh_or_unreadable_seen_file_lands_everything(exports, tmp_path):

@@ -1,12 +1,12 @@
 """The `ai-me` command line: summaries, exit codes and errors a user understands."""
-from pathlib import Path
+import subprocess
+import sys
 
 import pytest
 
 from ingest.cli import main
 from tests.support.paths import FIXTURES
 
-FIXTURES = FIXTURES
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +14,18 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./ai_me.toml from the repo or the user
     monkeypatch.delenv("AI_ME_CONFIG", raising=False)
     monkeypatch.setenv("AI_ME_WAREHOUSE", str(tmp_path / "wh"))
+
+
+HEAVY = ("dbt", "torch", "transformers", "dagster", "duckdb", "pyarrow", "datasets", "peft", "trl")
+
+
+def test_the_command_line_loads_no_heavy_library():
+    """`ai-me --help` and every verb's parser start in a fraction of a second: the pipeline's libraries
+    load when a verb runs, not when the parser is built."""
+    code = ("import sys, ingest.cli; ingest.cli.build_parser(); "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
 
 
 def test_every_verb_has_help(capsys):

@@ -26,13 +26,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.support.fuzzing import FUZZING, examples, utf8_flagged
+from tests.support.fuzzing import examples, utf8_flagged
 from ingest.sources.meta import files as meta_files
 from ingest.sources.whatsapp import files as whatsapp_source
 from ingest.core.config import Config
 from ingest.runner import IngestReport, ingest_platform
 from ingest.core.schema import RAW_SCHEMA, REJECT_SCHEMA
 from ingest.core.lock import LOCK_FILE
+from ingest.core.warehouse import Warehouse
 from ingest.sources.zips import text_too_long
 
 SECRET = "Zq7secret"   # planted in message text: must never reach an error, note or reject reason
@@ -59,10 +60,12 @@ def ingest(platform: str, paths: list[Path], where: Path) -> IngestReport:
             assert all(rejects["reason"].to_pylist()) and all(rejects["source_ref"].to_pylist())
         assert not any(SECRET in x for x in [*r.notes, *r.reject_reasons])
     assert report.results or report.errors
-    # zips are read, never extracted: no file beside the input, none in the warehouse but its Parquet
+    # zips are read, never extracted: no file beside the input, none in the warehouse but its Parquet, the
+    # lock and the fingerprints of what was landed (hashes only)
     assert _inputs(where) == before
     assert set(where.parent.iterdir()) == beside
-    assert not [f for f in (where / "wh").rglob("*") if f.is_file() and f.suffix != ".parquet" and f.name != LOCK_FILE]
+    kept = (LOCK_FILE, Warehouse(where / "wh").exports_seen.name)
+    assert not [f for f in (where / "wh").rglob("*") if f.is_file() and f.suffix != ".parquet" and f.name not in kept]
     return report
 
 

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.sources.gmail import ingester as gmail
+from ingest.sources.gmail import message as gmail_message, mime as gmail_mime, threads as gmail_threads
 
 from ingest.sources import workers as worker_processes
 from ingest.sources.base import ExportError, ParseContext, Reject
@@ -160,13 +161,13 @@ def test_automated_mail(tmp_path, header, automated):
 def test_dates_to_utc_with_envelope_fallback(date, expected_ms, flags):
     head = b"Message-ID: <d@x>\n" + (b"Date: " + date + b"\n" if date else b"")
     raw = RawMessage(0, b"From x Mon Jan 02 10:11:12 +0000 2023", head + b"\nx\n", 0, False)
-    message = gmail.parse_message(raw, frozenset())
+    message = gmail_message.parse_message(raw, frozenset())
     assert (message.timestamp_ms, message.flags or None) == (expected_ms, flags)
 
 
 def test_no_date_anywhere_is_a_reject():
     raw = RawMessage(0, b"From x Mon Jan 02 10:11:12", b"Subject: d\n\nx\n", 0, False)
-    assert gmail.parse_message(raw, frozenset()) == "no usable date in the Date header or the From_ line"
+    assert gmail_message.parse_message(raw, frozenset()) == "no usable date in the Date header or the From_ line"
 
 
 # --- threads without X-GM-THRID -----------------------------------------------------------------
@@ -196,16 +197,16 @@ def test_threads_are_derived_from_references_and_subjects(tmp_path):
 
 
 def test_thread_memory_is_bounded():
-    threads = gmail._Threads(limit=100)
+    threads = gmail_threads.Threads(limit=100)
     for i in range(1000):
         threads.conversation_of(None, f"m{i}@x", None, None, f"subject {i}")
     assert len(threads.by_message) <= 100 and len(threads.by_subject) <= 100
 
 
 def test_subject_normalisation():
-    assert gmail._normalised_subject("Re: AW: Fwd:  Plans  for  May") == "plans for may"
-    assert gmail._normalised_subject("RE[2]: WG: TR: Plans") == "plans"
-    assert gmail._normalised_subject("Reunion") == "reunion"
+    assert gmail_threads.normalised_subject("Re: AW: Fwd:  Plans  for  May") == "plans for may"
+    assert gmail_threads.normalised_subject("RE[2]: WG: TR: Plans") == "plans"
+    assert gmail_threads.normalised_subject("Reunion") == "reunion"
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -233,14 +234,14 @@ def test_a_garbage_message_is_rejected_with_its_offset_and_the_rest_lands(tmp_pa
 
 
 def test_an_unforeseen_failure_rejects_only_that_message(tmp_path, monkeypatch):
-    real = gmail.analyse
+    real = gmail_message.analyse
 
     def fragile(body):
         if "boom" in body:
             raise ValueError("boom in the body")
         return real(body)
 
-    monkeypatch.setattr(gmail, "analyse", fragile)
+    monkeypatch.setattr(gmail_message, "analyse", fragile)
     msgs = [b"Date: Mon, 2 Jan 2023 10:00:00 +0000\n\n" + body for body in (b"ok\n", b"boom\n", b"ok\n")]
     result, _, [reject] = land_mbox(tmp_path, mbox_of(msgs))
     assert (result.landed, result.rejected) == (2, 1)
@@ -249,7 +250,7 @@ def test_an_unforeseen_failure_rejects_only_that_message(tmp_path, monkeypatch):
 
 def test_oversized_message_is_rejected():
     raw = RawMessage(10, b"From x Mon Jan 02 10:11:12 2023", b"Subject: big\n\nxx", 99 << 20, False, True)
-    assert "larger than" in gmail.parse_message(raw, frozenset())
+    assert "larger than" in gmail_message.parse_message(raw, frozenset())
 
 
 def test_mime_without_boundaries_or_closing_delimiter(tmp_path):
@@ -264,12 +265,12 @@ def test_mime_without_boundaries_or_closing_delimiter(tmp_path):
 
 def test_parts_deeper_than_the_limit_are_not_followed():
     nested = b"Content-Type: text/plain\n\ndeep\n"
-    for depth in range(gmail.MAX_MIME_DEPTH + 5):
+    for depth in range(gmail_mime.MAX_MIME_DEPTH + 5):
         boundary = f"b{depth}".encode()
         nested = b"Content-Type: multipart/mixed; boundary=" + boundary + b"\n\n--" + boundary + b"\n" + \
             nested + b"\n--" + boundary + b"--\n"
     raw = RawMessage(0, b"From x Mon Jan 02 10:11:12 2023", b"Date: Mon, 2 Jan 2023 10:00:00 +0000\n" + nested, 0, False)
-    message = gmail.parse_message(raw, frozenset())
+    message = gmail_message.parse_message(raw, frozenset())
     assert message.body_raw is None and "mime_malformed" in message.flags
 
 
@@ -339,7 +340,7 @@ def test_declared_charsets_decode(tmp_path, charset, encoding, body):
     ("plain =? not encoded", "plain =? not encoded"),
 ])
 def test_encoded_words(raw, text):
-    assert gmail._header_text(raw.encode()) == text
+    assert gmail_mime.header_text(raw.encode()) == text
 
 
 # --- the sample export --------------------------------------------------------------------------

@@ -20,8 +20,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from ingest.transform.build import build
+
 from ingest.core.config import Config
-from ingest.transform.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +124,8 @@ def test_reingest_and_a_longer_reexport_leave_the_messages_mart_unchanged(tmp_pa
     assert longer.read_text().startswith(first.read_text())
     wh = tmp_path / "wh"
     ingest(wh, first)
-    ok, line = run_dbt(["build"], Config(), wh)
+    report = build(Config(), wh)
+    ok, line = report.ok, report.line
     assert ok, line
     before = messages_mart(wh)
     assert len(before) == 300 and len({r[0] for r in before}) == 300
@@ -135,7 +137,8 @@ def test_reingest_and_a_longer_reexport_leave_the_messages_mart_unchanged(tmp_pa
     assert pq.read_table(again).equals(landed)
     ingest(wh, longer)   # the longer re-export lands beside it, sharing 300 message ids
     assert sorted(visible_rows(raw)) == [300, 500]
-    ok, line = run_dbt(["build"], Config(), wh)
+    report = build(Config(), wh)
+    ok, line = report.ok, report.line
     assert ok, line
     after = messages_mart(wh)
     assert len(after) == 500 and len({r[0] for r in after}) == 500   # nothing twice

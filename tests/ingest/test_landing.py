@@ -6,9 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest import landing
-from ingest.sources.base import ExportError, ExportInput, Ingester, ParseContext, Reject, RowBuffer
+from ingest.sources.base import ExportError, ExportInput, Ingester, ParseContext, Reject
 from ingest.core.identity import Me
 from ingest.core.schema import RAW_SCHEMA, REJECT_SCHEMA
+from tests.support.row_buffer import RowBuffer
 
 
 def parse_lines(export: ExportInput, ctx: ParseContext):

@@ -1,7 +1,6 @@
 """Worker processes: forked only beside the landing's hash thread, and gone when the ingest is killed."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

@@ -16,7 +16,7 @@ def toy_warehouse(root: Path) -> Path:
 
 def train_smol(warehouse: Path, run: str = "smol") -> Path:
     """A few LoRA steps of the smollm2-135m preset on the toy datasets: warehouse/models/<run>."""
-    from training.config import load_config
+    from training.config import load_preset
     from training.train import main
 
-    return main(load_config("smollm2-135m", {**FAST, "warehouse": str(warehouse), "run": run})).run_dir
+    return main(load_preset("smollm2-135m", {**FAST, "warehouse": str(warehouse), "run": run})).run_dir

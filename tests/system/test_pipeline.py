@@ -25,10 +25,9 @@ def pipeline(tmp_path_factory):
         mp.setenv("DAGSTER_HOME", str(root / "dagster"))
         (root / "dagster").mkdir()
         from dagster_defs.definitions import defs
-        from dagster_defs.dbt_assets import dbt_resource
-        from dagster_defs.resources import duckdb_resource
+        from dagster_defs.definitions import pipeline_resources
 
-        resources = {"dbt": dbt_resource(), "duckdb": duckdb_resource()}
+        resources = pipeline_resources()
         assets = list(defs.assets)
         config = RunConfig(ops={"lora_adapter": {"config": {"overrides": FAST}},
                                 "style_evaluation": {"config": {"max_examples": 12, "max_new_tokens": 8}}})

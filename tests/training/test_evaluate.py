@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from training.config import load_config
+from training.config import load_preset
 from ingest.cli import main as ai_me
 from training.evaluation.likelihood import likelihood_and_replies
 from training.evaluation.report import SECTIONS
@@ -29,7 +29,7 @@ FAST = {
 def run_dir(tmp_path_factory):
     warehouse = tmp_path_factory.mktemp("warehouse")
     write_toy_datasets(warehouse, n_train=160, n_val=8, n_test=N_TEST)
-    return train(load_config("tiny-cpu", {**FAST, "warehouse": str(warehouse), "run": "tiny"})).run_dir
+    return train(load_preset("tiny-cpu", {**FAST, "warehouse": str(warehouse), "run": "tiny"})).run_dir
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import uvicorn
 from urllib.parse import urlsplit
 
 from tests.support.browser import chromium, needs_chromium
-from training.config import load_config
+from training.config import load_preset
 from training.serving.server import create_app
 from training.serving.api import completion_budget
 from training.serving.schemas import ChatRequest
@@ -49,7 +49,7 @@ def cli(argv):
 def warehouse(tmp_path_factory):
     root = tmp_path_factory.mktemp("warehouse")
     write_toy_datasets(root, n_train=40, n_val=8)
-    main(load_config("tiny-cpu", {**TINY, "warehouse": str(root), "run": "main"}))
+    main(load_preset("tiny-cpu", {**TINY, "warehouse": str(root), "run": "main"}))
     torch.set_num_threads(1)
     return root
 

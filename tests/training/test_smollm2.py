@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM
 
 from ingest.core.config import ConfigError
 from training.base_models import COMPLETE, gguf_path, resolve_base
-from training.config import load_config
+from training.config import load_preset
 from training.export.merge import export_merged
 from training.inference import load_run, reply
 from training.prompt import system_prompt
@@ -56,7 +56,7 @@ def test_run_records_no_machine_specific_base_path(warehouse, run_dir):
 
 def test_end_of_turn_keeps_its_label_although_it_is_also_the_padding(warehouse):
     """SmolLM2's pad token is <|im_end|>: padding must not mask the trained end of turn."""
-    cfg = load_config("smollm2-135m", {**FAST, "warehouse": str(warehouse), "run": "labels", "overwrite": True})
+    cfg = load_preset("smollm2-135m", {**FAST, "warehouse": str(warehouse), "run": "labels", "overwrite": True})
     job = prepare(cfg)
     end = job.tokenizer.convert_tokens_to_ids(IM_END)
     assert job.tokenizer.pad_token_id == end

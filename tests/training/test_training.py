@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from training.config import load_config
+from training.config import load_preset
 from training.export.merge import export_merged
 from training.inference import load_run, reply
 from training.prompt import system_prompt
@@ -46,7 +45,7 @@ def warehouse(tmp_path_factory):
 
 
 def tiny_config(warehouse, run, **extra):
-    return load_config("tiny-cpu", {**FAST, "warehouse": str(warehouse), "run": run, **extra})
+    return load_preset("tiny-cpu", {**FAST, "warehouse": str(warehouse), "run": run, **extra})
 
 
 class Snapshot(TrainerCallback):
@@ -83,7 +82,7 @@ def test_run_folder_holds_adapter_tokenizer_config_metrics_and_card(trained, war
     assert adapter and all("lora_" in k for k in adapter)
     assert json.loads((run / "adapter_config.json").read_text())["r"] == 16
     assert (run / "tokenizer.json").is_file() and "generation" in (run / "chat_template.jinja").read_text()
-    assert load_config(str(run / "config.yaml")) == tiny_config(warehouse, "main")
+    assert load_preset(str(run / "config.yaml")) == tiny_config(warehouse, "main")
     assert (run / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["global_step"] == 4 and metrics["train_tokens_per_s"] > 0

@@ -8,7 +8,7 @@ from transformers import PreTrainedTokenizerFast
 from trl.chat_template_utils import is_chat_template_stop_token_trained
 
 from ingest.core.config import ConfigError
-from training.config import available_presets, load_config, set_value, to_yaml
+from training.config import available_presets, load_preset, set_value, to_yaml
 from training.data import fit_to_length
 from training.prompt import CHAT_NOUNS, DEFAULT_TEMPLATE, me_name_from_prompt, system_prompt
 from training.templates import TEMPLATES, install_template
@@ -26,32 +26,32 @@ CONVERSATION = [
 
 @pytest.mark.parametrize("preset", available_presets())
 def test_every_preset_validates_and_round_trips(preset, tmp_path):
-    cfg = load_config(preset)
+    cfg = load_preset(preset)
     assert cfg.preset == preset
     saved = tmp_path / "config.yaml"
     saved.write_text(to_yaml(cfg))
-    assert load_config(str(saved)) == cfg
+    assert load_preset(str(saved)) == cfg
 
 
 def test_presets_follow_the_reference_settings():
     for preset in ("qwen2.5-0.5b", "llama-3.1-8b-qlora", "mistral-7b"):
-        cfg = load_config(preset)
+        cfg = load_preset(preset)
         assert (cfg.lora.r, cfg.lora.alpha, cfg.train.learning_rate, cfg.train.max_length) == (16, 32, 2e-4, 2048)
         assert 0.05 <= cfg.lora.dropout <= 0.1 and 2 <= cfg.train.epochs <= 3
         assert set(cfg.lora.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                                 "down_proj"}
-    assert load_config("llama-3.1-8b-qlora").model.load_in_4bit
-    tiny = load_config("tiny-cpu").train
+    assert load_preset("llama-3.1-8b-qlora").model.load_in_4bit
+    tiny = load_preset("tiny-cpu").train
     assert (tiny.use_cpu, tiny.bf16, tiny.gradient_checkpointing) == (True, False, False)
 
 
 def test_overrides_are_parsed_to_the_field_type():
-    cfg = load_config("tiny-cpu", ["train.learning_rate=1e-4", "train.packing=yes", "train.max_steps=7",
+    cfg = load_preset("tiny-cpu", ["train.learning_rate=1e-4", "train.packing=yes", "train.max_steps=7",
                                    "lora.target_modules=q_proj, v_proj", "run=exp-1", "model.dtype=bfloat16"])
     assert cfg.train.learning_rate == 1e-4 and cfg.train.packing is True and cfg.train.max_steps == 7
     assert cfg.lora.target_modules == ("q_proj", "v_proj")
     assert cfg.run_name == "exp-1" and cfg.model.dtype == "bfloat16"
-    from_dict = load_config("tiny-cpu", {"train.learning_rate": 1e-4, "train.packing": True})
+    from_dict = load_preset("tiny-cpu", {"train.learning_rate": 1e-4, "train.packing": True})
     assert from_dict.train.learning_rate == 1e-4 and from_dict.train.packing is True
 
 
@@ -75,32 +75,32 @@ def test_overrides_are_parsed_to_the_field_type():
 ])
 def test_bad_overrides_name_the_field(override, message):
     with pytest.raises(ConfigError) as e:
-        load_config("tiny-cpu", [override])
+        load_preset("tiny-cpu", [override])
     assert message in str(e.value)
 
 
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(ConfigError, match="unknown preset 'huge'.*tiny-cpu"):
-        load_config("huge")
+        load_preset("huge")
 
 
 def test_bad_key_in_a_preset_file_is_named(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("train:\n  epochs: 1\n  warmup_ratio: 0.1\n")
     with pytest.raises(ConfigError, match="unknown key train.warmup_ratio"):
-        load_config(str(path))
+        load_preset(str(path))
 
 
 @given(st.floats(min_value=1e-9, max_value=10, allow_nan=False))
 def test_any_float_survives_the_command_line(value):
-    cfg = load_config("tiny-cpu")
+    cfg = load_preset("tiny-cpu")
     set_value(cfg, "train.learning_rate", repr(value))
     assert cfg.train.learning_rate == value
 
 
 @given(st.text(min_size=1).filter(lambda s: not _is_number(s)) | st.sampled_from(["nan", "inf", "-Infinity"]))
 def test_non_numbers_are_rejected_with_the_field_name(text):
-    cfg = load_config("tiny-cpu")
+    cfg = load_preset("tiny-cpu")
     with pytest.raises(ConfigError, match="train.learning_rate must be a finite number"):
         set_value(cfg, "train.learning_rate", text)
 
@@ -253,7 +253,7 @@ def test_a_run_folder_linked_out_of_the_warehouse_is_refused(tmp_path):
     (tmp_path / "victim").mkdir()
     (tmp_path / "warehouse" / "models").mkdir(parents=True)
     (tmp_path / "warehouse" / "models" / "mine").symlink_to(tmp_path / "victim")
-    cfg = load_config("tiny-cpu", {"warehouse": str(tmp_path / "warehouse"), "run": "mine"})
+    cfg = load_preset("tiny-cpu", {"warehouse": str(tmp_path / "warehouse"), "run": "mine"})
     with pytest.raises(ConfigError, match="resolves outside"):
         cfg.run_dir
     assert run_folder(tmp_path / "warehouse", "other") == (tmp_path / "warehouse" / "models" / "other").resolve()

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from ingest.core.config import Config, MeConfig
 from ingest.landing import to_raw_table
 from ingest.transform.pseudonyms import keyed_hash, load_or_create_key
-from ingest.transform.dbt_runner import ME_ENV, invoke_dbt, run_dbt
+from ingest.transform.build import build
+from ingest.transform.dbt_runner import ME_ENV, invoke_dbt
 from tests.support.paths import REPO
 
 
@@ -194,7 +195,8 @@ def built(tmp_path_factory):
         return real_run(cmd, *args, **kwargs)
 
     with mock.patch("ingest.transform.dbt_runner.subprocess.run", recording_run):
-        ok, line = run_dbt(["build"], cfg, warehouse)
+        report = build(cfg, warehouse)
+        ok, line = report.ok, report.line
     key = load_or_create_key(warehouse)
     pseudonyms = {name: "P" + keyed_hash(key, f"person:{name}")[:12] for name in map(str.lower, PEOPLE)}
     return SimpleNamespace(warehouse=warehouse, cfg=cfg, ok=ok, line=line, calls=calls, pseudonyms=pseudonyms)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import stat
 from pathlib import Path
@@ -26,8 +25,9 @@ from ingest.core.config import Config, ConfigError, DatasetConfig, MeConfig, loa
 from ingest.transform.datasets import SPLITS
 from ingest.transform.language import detect_languages, enrich_languages
 from ingest.transform.pseudonyms import key_path, keyed_hash, load_or_create_key
-from ingest.core.schema import PLATFORMS
-from ingest.transform.dbt_runner import ME_ENV, dbt_args, dbt_command, dbt_env, dbt_vars, duckdb_timezone, me_vars, run_dbt
+from ingest.core.platforms import PLATFORMS
+from ingest.transform.build import build
+from ingest.transform.dbt_runner import ME_ENV, dbt_args, dbt_command, dbt_env, dbt_vars, duckdb_timezone, me_vars
 from training.prompt import system_prompt
 from tests.support.paths import REPO
 
@@ -65,7 +65,8 @@ def ingest_samples(root: Path) -> tuple[Config, Path]:
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("transforms")
     cfg, warehouse = ingest_samples(root)
-    ok, line = run_dbt(["build"], cfg, warehouse)
+    report = build(cfg, warehouse)
+    ok, line = report.ok, report.line
     return SimpleNamespace(cfg=cfg, warehouse=warehouse, ok=ok, line=line)
 
 
@@ -80,7 +81,8 @@ def rebuilt(built, tmp_path_factory):
         filters=dataclasses.replace(built.cfg.filters, languages=("de",)),
         split=dataclasses.replace(built.cfg.split, strategy="conversation", val_fraction=0.2, test_fraction=0.2),
         dataset=dataclasses.replace(built.cfg.dataset, context_turns=2))
-    ok, line = run_dbt(["build"], cfg, warehouse)
+    report = build(cfg, warehouse)
+    ok, line = report.ok, report.line
     return SimpleNamespace(cfg=cfg, warehouse=warehouse, ok=ok, line=line)
 
 
@@ -504,7 +506,7 @@ def test_template_syntax_in_a_dbt_var_is_a_config_error(key, field, value, tmp_p
     with pytest.raises(ConfigError, match=key):
         dbt_vars(cfg)
     with pytest.raises(ConfigError, match=key):
-        run_dbt(["build"], cfg, tmp_path)
+        build(cfg, tmp_path)
     assert not (tmp_path / "dbt").exists()  # refused before the language step and dbt
 
 
@@ -538,7 +540,7 @@ def test_key_is_created_once_private_and_checked(tmp_path):
 
 
 def test_plugin_registers_the_keyed_hash(tmp_path, monkeypatch):
-    from ingest.transform.pseudonyms import Plugin
+    from ingest.transform.dbt_plugin import Plugin
 
     monkeypatch.setenv("AI_ME_WAREHOUSE", str(tmp_path))
     plugin = Plugin(name="pseudonyms", plugin_config={})

@@ -29,6 +29,7 @@ from training.data import fit_to_length
 from training.evaluation.likelihood import bootstrap_nll, likelihood_and_replies, mean_nll
 from training.inference import generate_replies, load_run
 from training.evaluation.stylometry import burrows_delta, describe
+from training.numbers import decimals
 
 MODELS = ("base", "tuned")
 MIN_EXAMPLES = 100          # below this, the report warns that the sample is too small to conclude
@@ -79,10 +80,10 @@ def _max_length(run_dir: Path, tokenizer) -> int:
 
 
 def _run_config(run_dir: Path):
-    from training.config import load_config
+    from training.config import load_preset
 
     path = run_dir / "config.yaml"
-    return load_config(str(path)) if path.is_file() else None
+    return load_preset(str(path)) if path.is_file() else None
 
 
 def _use_run_threads(run_dir: Path, model) -> None:
@@ -215,7 +216,7 @@ def _warnings(metrics: dict) -> list[str]:
         warnings.append("the base and tuned NLL confidence intervals overlap: no clear likelihood difference")
     if not metrics["style_signal"]["sufficient"]:
         auc = metrics["style_signal"]["auc_me_vs_others"]
-        warnings.append(f"your messages and other people's are hard to tell apart (AUC {_fmt(auc)}, below "
+        warnings.append(f"your messages and other people's are hard to tell apart (AUC {decimals(auc)}, below "
                         f"{MIN_STYLE_SIGNAL_AUC}): the data carries too little style signal for the style metrics")
     return warnings
 
@@ -233,17 +234,13 @@ def _exp(value: float) -> float:
     return math.exp(value) if math.isfinite(value) else math.nan
 
 
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def summary(metrics: dict) -> str:
     """A few console lines of numbers (no message text)."""
     lines = [f"evaluate: {metrics['run']}: {metrics['n_examples']} test examples in {metrics['seconds']:.0f}s"]
     for name in MODELS:
         m = metrics[name]
-        lines.append(f"  {name:5}  NLL {_fmt(m['nll'])} [{_fmt(m['nll_ci'][0])}, {_fmt(m['nll_ci'][1])}]  "
-                     f"perplexity {_fmt(m['perplexity'])}  Burrows' Delta {_fmt(m['burrows_delta'])}  "
-                     f"AUC real vs generated {_fmt(m['auc_real_vs_generated'])}")
+        lines.append(f"  {name:5}  NLL {decimals(m['nll'])} [{decimals(m['nll_ci'][0])}, {decimals(m['nll_ci'][1])}]  "
+                     f"perplexity {decimals(m['perplexity'])}  Burrows' Delta {decimals(m['burrows_delta'])}  "
+                     f"AUC real vs generated {decimals(m['auc_real_vs_generated'])}")
     lines += [f"  warning: {w}" for w in metrics["warnings"]]
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from training.inference import GENERATION_BATCH
+from training.inference import GENERATION_BATCH, generate
 
 
 @dataclass
@@ -37,8 +37,6 @@ def likelihood_and_replies(model, tokenizer, end_of_turn: str, conversations: li
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     end = tokenizer.convert_tokens_to_ids(end_of_turn)
     pad = end if tokenizer.pad_token_id is None else tokenizer.pad_token_id
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {
-        "do_sample": False}
     results: list[Scored | None] = [None] * len(rows)
     for number, start in enumerate(range(0, len(order), batch_size)):
         batch = [rows[i] for i in order[start:start + batch_size]]
@@ -58,9 +56,8 @@ def likelihood_and_replies(model, tokenizer, end_of_turn: str, conversations: li
                 position_ids=positions[:, -1:] + torch.arange(tail_width, device=model.device),
                 cache=copy.deepcopy(cache), use_cache=True).last_hidden_state
             nlls = [_reply_nll(causal_lm, hidden[row], ids, n, scored) for row, (ids, n, scored) in enumerate(batch)]
-            torch.manual_seed(seed + number)
-            output = model.generate(input_ids=prompts, attention_mask=mask, cache=cache,
-                                    max_new_tokens=max_new_tokens, eos_token_id=end, pad_token_id=pad, **sampling)
+        output = generate(model, prompts, mask, end_id=end, pad_id=pad, max_new_tokens=max_new_tokens,
+                          temperature=temperature, top_p=top_p, seed=seed + number, cache=cache)
         for row, i in enumerate(order[start:start + batch_size]):
             reply = tokenizer.decode(output[row, width:], skip_special_tokens=True).strip()
             results[i] = Scored(nlls[row], len(batch[row][2]), reply)

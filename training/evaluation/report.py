@@ -10,6 +10,7 @@ from pathlib import Path
 
 from training.logs import plot_losses, read_log
 from training.evaluation.stylometry import words
+from training.numbers import decimals
 
 SECTIONS = ("summary", "warnings", "likelihood", "stylometry", "delta", "authorship", "training", "examples")
 N_EXAMPLES_SHOWN = 12
@@ -38,7 +39,7 @@ def _summary(m: dict) -> str:
             ("Perplexity", "perplexity", "perplexity_ci"),
             ("Burrows' Delta to your replies (lower is closer)", "burrows_delta", "burrows_delta_ci"),
             ("AUC real vs generated (0.5 = indistinguishable)", "auc_real_vs_generated", None)]
-    body = "".join(f"<tr><td>{label}</td>" + "".join(f"<td>{_num(m[k][key])}{_ci(m[k].get(ci))}</td>"
+    body = "".join(f"<tr><td>{label}</td>" + "".join(f"<td>{decimals(m[k][key])}{_ci(m[k].get(ci))}</td>"
                                                       for k in ("base", "tuned")) + "</tr>"
                    for label, key, ci in rows)
     return (f"<h2 id='summary'>Summary</h2><p>{m['n_examples']} held-out test examples "
@@ -54,8 +55,8 @@ def _warnings(m: dict) -> str:
 
 def _likelihood(m: dict) -> str:
     rows = "".join(f"<tr><td>{escape(p)}</td><td>{info['n_examples']}</td>"
-                   + "".join(f"<td>{_num(m[k]['per_platform'][p]['nll'])}</td>"
-                             f"<td>{_num(m[k]['per_platform'][p]['perplexity'])}</td>" for k in ("base", "tuned"))
+                   + "".join(f"<td>{decimals(m[k]['per_platform'][p]['nll'])}</td>"
+                             f"<td>{decimals(m[k]['per_platform'][p]['perplexity'])}</td>" for k in ("base", "tuned"))
                    + "</tr>" for p, info in m["per_platform"].items())
     return ("<h2 id='likelihood'>Likelihood of your real replies</h2>"
             "<table><tr><th>platform</th><th>examples</th><th>base NLL</th><th>base perplexity</th>"
@@ -65,7 +66,7 @@ def _likelihood(m: dict) -> str:
 def _stylometry(m: dict, scored: list) -> str:
     sets = {"real": m["real"], "base": m["base"], "tuned": m["tuned"]}
     rows = "".join(f"<tr><td>{key.replace('_', ' ')}</td>"
-                   + "".join(f"<td>{_num(s['stylometry'][key])}</td>" for s in sets.values()) + "</tr>"
+                   + "".join(f"<td>{decimals(s['stylometry'][key])}</td>" for s in sets.values()) + "</tr>"
                    for key in _STYLE_ROWS)
     return ("<h2 id='stylometry'>Stylometry</h2><p>Rates are shares of replies; distances are total variation "
             "between frequency profiles and the real replies' (0 = the same).</p>"
@@ -75,7 +76,7 @@ def _stylometry(m: dict, scored: list) -> str:
 
 def _delta(m: dict) -> str:
     per_platform = "".join(f"<tr><td>{escape(p)}</td>" + "".join(
-        f"<td>{_num(m[k]['per_platform'][p]['burrows_delta'])}</td>" for k in ("base", "tuned")) + "</tr>"
+        f"<td>{decimals(m[k]['per_platform'][p]['burrows_delta'])}</td>" for k in ("base", "tuned")) + "</tr>"
         for p in m["per_platform"])
     return ("<h2 id='delta'>Burrows' Delta</h2><p>Mean absolute difference of z-scored frequencies of the "
             "most frequent words and punctuation, generated replies against your real ones.</p>"
@@ -88,7 +89,7 @@ def _authorship(m: dict) -> str:
     return ("<h2 id='authorship'>Authorship classifier</h2><p>A character n-gram logistic regression, "
             "cross-validated, tries to tell your real replies from generated ones: an AUC near 0.5 means it "
             f"cannot. Sanity check, your replies vs the messages they answer: AUC "
-            f"{_num(signal['auc_me_vs_others'])} ({signal['n_me']} vs {signal['n_others']} messages)"
+            f"{decimals(signal['auc_me_vs_others'])} ({signal['n_me']} vs {signal['n_others']} messages)"
             f"{'' if signal['sufficient'] else ': too little style signal'}.</p>" + _img(_roc_plot(m)))
 
 
@@ -152,7 +153,7 @@ def _roc_plot(m: dict) -> bytes:
     for name in ("base", "tuned"):
         roc = m[name]["roc"]
         if roc["fpr"]:
-            ax.plot(roc["fpr"], roc["tpr"], label=f"{name} (AUC {_num(m[name]['auc_real_vs_generated'])})")
+            ax.plot(roc["fpr"], roc["tpr"], label=f"{name} (AUC {decimals(m[name]['auc_real_vs_generated'])})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="#aaa", label="indistinguishable")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Real vs generated ROC")
     ax.legend()
@@ -182,11 +183,5 @@ def _img(png: bytes) -> str:
     return f"<img alt='plot' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
 
 
-def _num(value) -> str:
-    if value is None or value != value:  # None or NaN
-        return "n/a"
-    return f"{value:.3f}"
-
-
 def _ci(interval) -> str:
-    return f" [{_num(interval[0])}, {_num(interval[1])}]" if interval else ""
+    return f" [{decimals(interval[0])}, {decimals(interval[1])}]" if interval else ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.core.config import ConfigError
+from ingest.core.files import atomic_path, write_atomic
 
 from training.base_models import base_folder, gguf_architecture, gguf_path, is_gguf
 from training.inference import RunInfo, run_info
@@ -63,8 +63,17 @@ def export_gguf(run_dir: Path, out: Path | None = None, quant: str = "f16", over
     out.mkdir(parents=True, exist_ok=True)
     (out / EXPORT_MARKER).touch()
     target = out / f"{run_dir.name}.gguf"
-    partial = target.with_name(target.name + ".partial")
-    writer = gguf.GGUFWriter(partial, architecture)
+    with atomic_path(target) as partial:
+        tensors = _write_gguf(partial, architecture, reader, lora, run_dir, info, quant)
+    modelfile = write_modelfile(out / "Modelfile", target.name, info)
+    return Exported(target, modelfile, tensors, target.stat().st_size)
+
+
+def _write_gguf(path: Path, architecture: str, reader, lora, run_dir: Path, info: RunInfo, quant: str) -> int:
+    """The merged model as one GGUF file at `path`, tensor by tensor; the number of tensors."""
+    import gguf
+
+    writer = gguf.GGUFWriter(path, architecture)
     try:
         _copy_metadata(writer, reader, run_dir, info, quant)
         encoded = [(t, _encoding(t, quant)) for t in reader.tensors]
@@ -76,13 +85,9 @@ def export_gguf(run_dir: Path, out: Path | None = None, quant: str = "f16", over
         for tensor, (qtype, _, _) in encoded:
             weights = lora.merged(tensor.name, gguf.quants.dequantize(tensor.data, tensor.tensor_type))
             writer.write_tensor_data(_encode(weights, qtype))
-        writer.close()
-        os.replace(partial, target)
     finally:
         writer.close()
-        partial.unlink(missing_ok=True)
-    modelfile = write_modelfile(out / "Modelfile", target.name, info)
-    return Exported(target, modelfile, len(encoded), target.stat().st_size)
+    return len(encoded)
 
 
 def training_template(run_dir: Path) -> str:
@@ -225,7 +230,4 @@ def write_modelfile(path: Path, gguf_name: str, info: RunInfo) -> Path:
         if '"""' in prompt:
             raise ConfigError('export: the run\'s system prompt contains """, which a Modelfile cannot quote')
         lines.append(f'SYSTEM """{prompt}"""')
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_atomic(path, "\n".join(lines) + "\n")

@@ -1,9 +1,9 @@
 """`ai-me export --run R --merge`: fold the adapter into the base for deployment (merged/ in the run)."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+from ingest.core.files import atomic_path
 from training.inference import load_run
 from training.runs import EXPORT_MARKER, check_export_folder
 
@@ -22,12 +22,8 @@ def export_merged(run_dir: Path, out: Path | None = None, overwrite: bool = Fals
     model, tokenizer, info = load_run(run_dir, device="cpu", quantized=False)
     merged = model.merge_and_unload()
     merged.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(info.end_of_turn)
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    merged.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    (partial / EXPORT_MARKER).touch()
-    if out.is_dir():
-        shutil.rmtree(out)
-    partial.rename(out)
+    with atomic_path(out) as partial:
+        merged.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        (partial / EXPORT_MARKER).touch()
     return out

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from training.inference import generate
+
 log = logging.getLogger("ai_me.serve")
 
 
@@ -113,16 +115,9 @@ class Engine:
     def _generate(self, job: Job, post) -> Done:
         relay = _Relay(job, self.tokenizer, post)
         ids = torch.tensor([job.prompt_ids], device=self.model.device)
-        sampling = {"do_sample": False}
-        if job.temperature > 0:
-            sampling = {"do_sample": True, "temperature": job.temperature, "top_p": job.top_p}
-        if job.seed is not None:
-            torch.manual_seed(job.seed)
-        with torch.no_grad():
-            output = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                         max_new_tokens=job.max_tokens, eos_token_id=self.end_id,
-                                         pad_token_id=self.pad_id, stopping_criteria=StoppingCriteriaList([relay]),
-                                         **sampling)
+        output = generate(self.model, ids, torch.ones_like(ids), end_id=self.end_id, pad_id=self.pad_id,
+                          max_new_tokens=job.max_tokens, temperature=job.temperature, top_p=job.top_p,
+                          seed=job.seed, stopping_criteria=StoppingCriteriaList([relay]))
         new_ids = output[0, len(job.prompt_ids):].tolist()
         relay.flush(new_ids, final=True)
         if job.cancelled.is_set():
