@@ -1,7 +1,9 @@
 """The whole graph, headless, on sample exports: ingest → dbt → datasets → LoRA adapter → evaluation.
 
 One run in a temporary warehouse (the same path `make demo` takes), then a second materialization
-of the adapter that must not retrain because nothing changed.
+of the adapter that must not retrain because nothing changed, then an adapter trained as another
+run, which style_evaluation must evaluate. Last, `ai-me transform`'s build on the same warehouse
+must give the datasets the Dagster run gave.
 """
 import json
 
@@ -35,11 +37,15 @@ def pipeline(tmp_path_factory):
         again = materialize(assets, resources=resources,
                             run_config=RunConfig(ops={"lora_adapter": {"config": {"overrides": FAST}}}),
                             selection=AssetSelection.assets(AssetKey("lora_adapter")))
-        yield root / "wh", first, again
+        other = materialize(assets, resources=resources, selection=AssetSelection.assets(
+            AssetKey("lora_adapter"), AssetKey("style_evaluation")), run_config=RunConfig(ops={
+                "lora_adapter": {"config": {"overrides": [*FAST, "run=other-run"]}},
+                "style_evaluation": {"config": {"max_examples": 4, "max_new_tokens": 4}}}))
+        yield root / "wh", first, again, other, summary.config_path
 
 
 def test_every_stage_lands_its_output(pipeline):
-    wh, first, _ = pipeline
+    wh, first, *_ = pipeline
     assert first.success
     for platform in ("whatsapp", "instagram", "messenger", "gmail"):
         assert list((wh / "raw" / platform).glob("*.parquet")), platform
@@ -54,7 +60,7 @@ def test_every_stage_lands_its_output(pipeline):
 
 
 def test_adapter_is_not_retrained_when_inputs_are_unchanged(pipeline):
-    _, first, again = pipeline
+    _, first, again, *_ = pipeline
 
     def retrained(result) -> bool:
         [materialization] = result.asset_materializations_for_node("lora_adapter")
@@ -65,7 +71,7 @@ def test_adapter_is_not_retrained_when_inputs_are_unchanged(pipeline):
 
 
 def test_metadata_shows_counts_curves_and_metrics_never_text(pipeline):
-    wh, first, _ = pipeline
+    wh, first, *_ = pipeline
     meta = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
             for e in first.get_asset_materialization_events()}
     for platform in ("whatsapp", "instagram", "messenger", "gmail"):
@@ -88,3 +94,32 @@ def test_metadata_shows_counts_curves_and_metrics_never_text(pipeline):
              for row in pq.read_table(wh / "datasets" / f"{split}.parquet").column("messages").to_pylist()
              for m in row if m["role"] != "system" and len(m["content"]) >= 12}
     assert texts and not [t for t in texts if t in shown]
+
+
+def test_style_evaluation_evaluates_the_run_lora_adapter_trained(pipeline):
+    """lora_adapter run with another run name than the config's preset: style_evaluation follows it."""
+    wh, *_, other, _ = pipeline
+    assert other.success
+    [trained] = other.asset_materializations_for_node("lora_adapter")
+    assert trained.metadata["run_dir"].value == str(wh / "models" / "other-run")
+    [evaluated] = other.asset_materializations_for_node("style_evaluation")
+    assert evaluated.metadata["report"].value == str(wh / "models" / "other-run" / "eval" / "report.html")
+    assert json.loads((wh / "models" / "other-run" / "eval" / "metrics.json").read_text())["n_examples"] == 4
+    assert json.loads((wh / "models" / "tiny-cpu" / "eval" / "metrics.json").read_text())["n_examples"] == 12
+
+
+def test_the_cli_builds_the_same_datasets_as_dagster(pipeline):
+    """One build sequence (ingest/transform/build.py): `ai-me transform` on the warehouse Dagster built
+    writes the same examples, split for split, and the same counts."""
+    from ingest.core.config import load_config
+    from ingest.transform.build import build
+
+    wh, *_, config_path = pipeline
+    splits = ("train", "val", "test")
+    by_dagster = {s: pq.read_table(wh / "datasets" / f"{s}.parquet") for s in splits}
+    counts = json.loads((wh / "datasets" / "counts.json").read_text())
+    report = build(load_config(config_path), wh)
+    assert report.ok and report.datasets is not None, report.line
+    for s in splits:
+        assert pq.read_table(wh / "datasets" / f"{s}.parquet").equals(by_dagster[s]), s
+    assert json.loads((wh / "datasets" / "counts.json").read_text()) == counts and counts["train"] > 0
