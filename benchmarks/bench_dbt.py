@@ -1,17 +1,18 @@
 """Benchmark of the transform: sample exports of n messages, ingested, then the language step and
 `dbt build` timed on their own (the dataset export too). Run by `make bench` (benchmarks/run.py)."""
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
 from ingest.core.config import load_config
-from ingest.transform.datasets import write_datasets
-from ingest.transform.language import enrich_languages
+from ingest.core.platforms import PLATFORMS
 from ingest.runner import ingest_platform
 from ingest.samples import generate
-from ingest.core.platforms import PLATFORMS
+from ingest.transform.datasets import write_datasets
 from ingest.transform.dbt_runner import DATASET_NODE, invoke_dbt
+from ingest.transform.language import enrich_languages
 
 
 def bench_dbt(workdir: Path, n: int) -> dict:

@@ -1,7 +1,8 @@
 """Benchmark: land a generated Takeout mbox of n messages. `make bench` measures peak RSS around it.
 
-    python -m benchmarks.bench_gmail [n] [workdir]
+python -m benchmarks.bench_gmail [n] [workdir]
 """
+
 from __future__ import annotations
 
 import sys
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.sources.base import ParseContext
-from ingest.sources.gmail.ingester import INGESTER
 from ingest.core.identity import Me
 from ingest.landing import land
 from ingest.samples import export_path, generate
 from ingest.samples.persona import ME_EMAILS
+from ingest.sources.base import ParseContext
+from ingest.sources.gmail.ingester import INGESTER
 
 
 def bench_gmail(workdir: Path, n: int) -> dict:
@@ -29,9 +30,14 @@ def bench_gmail(workdir: Path, n: int) -> dict:
     start = time.perf_counter()
     result = land(INGESTER, export, workdir / "warehouse", ctx)
     seconds = time.perf_counter() - start
-    return {"stage": "ingest_gmail", "messages": result.landed, "rejected": result.rejected,
-            "mbox_mb": round(mbox.stat().st_size / 1e6, 1), "seconds": round(seconds, 3),
-            "messages_per_s": round(result.landed / seconds) if seconds else None}
+    return {
+        "stage": "ingest_gmail",
+        "messages": result.landed,
+        "rejected": result.rejected,
+        "mbox_mb": round(mbox.stat().st_size / 1e6, 1),
+        "seconds": round(seconds, 3),
+        "messages_per_s": round(result.landed / seconds) if seconds else None,
+    }
 
 
 if __name__ == "__main__":

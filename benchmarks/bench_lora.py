@@ -4,6 +4,7 @@ then `training.train.main` on batches of 8 examples fitted to 256 tokens. Report
 tokens/s (the first step, which compiles the layers, is reported apart), peak RSS, and
 MFU = tokens/s x 4 x 134.5 M FLOPs / peak (a frozen base costs forward + input gradients, 4N a token).
 """
+
 from __future__ import annotations
 
 import os
@@ -63,7 +64,7 @@ def bench_lora(workdir: Path, steps: int) -> dict:
 
     class StepTimes(TrainerCallback):
         def __init__(self):
-            self.steps: list[tuple[float, int]] = []   # (seconds, tokens) per optimizer step
+            self.steps: list[tuple[float, int]] = []  # (seconds, tokens) per optimizer step
 
         def on_step_begin(self, args, state, control, **kwargs):
             self.start, self.tokens = time.perf_counter(), state.num_input_tokens_seen
@@ -73,9 +74,18 @@ def bench_lora(workdir: Path, steps: int) -> dict:
 
     warehouse = Path(workdir) / "warehouse"
     _long_examples(warehouse, BATCH * steps)
-    cfg = load_preset("smollm2-135m", {"warehouse": str(warehouse), "run": "bench", "train.max_steps": steps,
-                                       "train.max_length": LENGTH, "train.batch_size": BATCH,
-                                       "train.group_by_length": False, "train.save_steps": 10_000})
+    cfg = load_preset(
+        "smollm2-135m",
+        {
+            "warehouse": str(warehouse),
+            "run": "bench",
+            "train.max_steps": steps,
+            "train.max_length": LENGTH,
+            "train.batch_size": BATCH,
+            "train.group_by_length": False,
+            "train.save_steps": 10_000,
+        },
+    )
     dtype = resolve_dtype(cfg.model.dtype, "cpu")
     peak = matmul_peak_gflops(dtype)
     times = StepTimes()

@@ -1,4 +1,5 @@
 """Benchmark: generating the sample exports (all platforms)."""
+
 import time
 from pathlib import Path
 

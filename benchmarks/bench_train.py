@@ -1,5 +1,6 @@
 """Training benchmark: the tiny-cpu preset end to end (tokenizer, base, pretraining, LoRA) on n
 synthetic training examples plus 10% for validation; reports LoRA training tokens/s on CPU."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def bench_train(workdir: Path, n: int) -> dict:
-    from training.config import load_preset
     from tests.support.toy_data import write_toy_datasets
+    from training.config import load_preset
     from training.train import main
 
     warehouse = Path(workdir) / "warehouse"

@@ -14,6 +14,7 @@ MFU is conservative. Target on an H100: MFU >= 40%.
     python benchmarks/gpu_lora_8b.py [--steps 30] [--batch-size 4] [--out result.json]
     python benchmarks/gpu_lora_8b.py --scale-down --steps 2     # the same code path, small (float32 on a CPU)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,14 +29,38 @@ PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "
 
 
 # Llama-3.1-8B's published architecture.
-LLAMA_31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                   num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
-                   rms_norm_eps=1e-5, tie_word_embeddings=False, bos_token_id=128000, eos_token_id=128009,
-                   rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
-                                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                                    "original_max_position_embeddings": 8192})
-SCALED_DOWN = dict(LLAMA_31_8B, vocab_size=4096, hidden_size=256, intermediate_size=896, num_hidden_layers=2,
-                   num_attention_heads=4, num_key_value_heads=1, bos_token_id=1, eos_token_id=2)
+LLAMA_31_8B = dict(
+    vocab_size=128256,
+    hidden_size=4096,
+    intermediate_size=14336,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    max_position_embeddings=131072,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=False,
+    bos_token_id=128000,
+    eos_token_id=128009,
+    rope_parameters={
+        "rope_type": "llama3",
+        "rope_theta": 500000.0,
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
+)
+SCALED_DOWN = dict(
+    LLAMA_31_8B,
+    vocab_size=4096,
+    hidden_size=256,
+    intermediate_size=896,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=1,
+    bos_token_id=1,
+    eos_token_id=2,
+)
 
 
 def llama_31_8b_config(scale_down: bool):
@@ -46,8 +71,9 @@ def llama_31_8b_config(scale_down: bool):
 
 def matmul_weights(model) -> int:
     """Weights that take part in matrix multiplies: every nn.Linear of the base (LoRA excluded)."""
-    return sum(m.weight.numel() for name, m in model.named_modules()
-               if isinstance(m, torch.nn.Linear) and "lora_" not in name)
+    return sum(
+        m.weight.numel() for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in name
+    )
 
 
 def peak_tflops(device_name: str) -> float | None:
@@ -72,8 +98,12 @@ def run(args) -> dict:
     model.config.use_cache = False
     model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=args.lora_dropout,
-                                             target_modules=PROJECTIONS, task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=16, lora_alpha=32, lora_dropout=args.lora_dropout, target_modules=PROJECTIONS, task_type="CAUSAL_LM"
+        ),
+    )
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=2e-4, fused=device == "cuda")
     n_matmul = matmul_weights(model)

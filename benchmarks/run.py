@@ -4,6 +4,7 @@ Each stage runs in its own process so its peak RSS is its own. Results go to
 benchmarks/results/latest.json (and a dated copy). Stages are `bench_<name>(workdir, n) -> dict`
 functions in benchmarks/bench_<module>.py returning at least {"messages", "seconds"}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ STAGES = {
     "ingest_gmail": ("bench_gmail:bench_gmail", 50_000),
     "dbt_build": ("bench_dbt:bench_dbt", 100_000),
     "train_tiny": ("bench_train:bench_train", 2_000),
-    "train_smollm2": ("bench_lora:bench_lora", 30),   # optimizer steps of 8 x 256 tokens
+    "train_smollm2": ("bench_lora:bench_lora", 30),  # optimizer steps of 8 x 256 tokens
 }
 
 
@@ -48,8 +49,11 @@ def run_stage(name: str, n: int, workdir: Path) -> dict:
 
 def _run_child(name: str, n: int) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"aime-bench-{name}-") as tmp:
-        proc = subprocess.run([sys.executable, __file__, "--child", name, "--messages", str(n), "--workdir", tmp],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--messages", str(n), "--workdir", tmp],
+            capture_output=True,
+            text=True,
+        )
     if proc.returncode:
         print(f"{name}: FAILED\n{proc.stderr[-2000:]}", file=sys.stderr)
         return {"stage": name, "messages": n, "error": proc.stderr.strip().splitlines()[-1:]}
@@ -60,8 +64,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--messages", type=int, help="messages per stage (default: each stage's own)")
     ap.add_argument("--stage", action="append", choices=list(STAGES), help="only these stages")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="runs of each stage, each in a fresh process; the run of median time is reported")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each stage, each in a fresh process; the run of median time is reported",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -79,19 +87,23 @@ def main() -> int:
             continue
         runs.sort(key=lambda r: r.get("seconds", 0))
         result = runs[len(runs) // 2]
-        if len(runs) > 1:   # a shared machine's speed drifts: the spread says how much
+        if len(runs) > 1:  # a shared machine's speed drifts: the spread says how much
             result["seconds_all_runs"] = [r.get("seconds") for r in runs]
             result["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
         results.append(result)
         spread = f"  (runs {runs[0].get('seconds', 0):.2f}-{runs[-1].get('seconds', 0):.2f} s)" if len(runs) > 1 else ""
-        print(f"{name:>16}: {result.get('messages', 0):>9,} msgs  {result.get('seconds', 0):7.2f} s  "
-              f"{result.get('messages_per_s', 0):>10,} msg/s  peak RSS {result['peak_rss_mb']:7.1f} MB{spread}")
+        print(
+            f"{name:>16}: {result.get('messages', 0):>9,} msgs  {result.get('seconds', 0):7.2f} s  "
+            f"{result.get('messages_per_s', 0):>10,} msg/s  peak RSS {result['peak_rss_mb']:7.1f} MB{spread}"
+        )
 
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    doc = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
-           "results": results}
+    doc = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+        "results": results,
+    }
     text = json.dumps(doc, indent=2)
     (out / "latest.json").write_text(text)
     (out / f"{doc['when'][:19].replace(':', '')}.json").write_text(text)

@@ -29,7 +29,6 @@ from ingest.transform.build import build
 from ingest.transform.datasets import SPLITS
 from ingest.transform.dbt_runner import DBT_PROJECT_DIR, DbtRun, dbt_args, dbt_env, ensure_manifest
 
-
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # Not DbtProject.prepare_if_dev: it parses on every load under `dagster dev` (seconds, in each
 # process dagster dev starts, writing in place where another process may read), and never elsewhere,
@@ -71,13 +70,15 @@ class DagsterDbt:
         target = Warehouse(warehouse).dbt / "dagster"
         start = time.perf_counter()
         with _environ(dbt_env(warehouse, cfg)):  # DbtCliResource hands dbt a copy of os.environ
-            invocation = self.dbt.cli(dbt_args(args, cfg), context=self.context, target_path=target,
-                                      raise_on_error=False)
+            invocation = self.dbt.cli(
+                dbt_args(args, cfg), context=self.context, target_path=target, raise_on_error=False
+            )
             self.events = list(invocation.stream())
         ok = invocation.is_successful()
         results = invocation.get_artifact("run_results.json") if (target / "run_results.json").exists() else None
-        return DbtRun.of(args, ok, results, time.perf_counter() - start, "see the run's dbt log",
-                         target.parent / "logs" / "dbt.log")
+        return DbtRun.of(
+            args, ok, results, time.perf_counter() - start, "see the run's dbt log", target.parent / "logs" / "dbt.log"
+        )
 
 
 @dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT)
@@ -101,16 +102,21 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: Duck
 def _table_rows(duckdb: DuckDBResource, names: set[str]) -> dict[str, int]:
     """Rows of those of `names` that are tables (views are left out: counting one reruns its query)."""
     with duckdb.get_connection() as con:
-        tables = [t for (t,) in con.execute("select table_name from duckdb_tables() where not temporary").fetchall()
-                  if t in names]
+        tables = [
+            t
+            for (t,) in con.execute("select table_name from duckdb_tables() where not temporary").fetchall()
+            if t in names
+        ]
         return {t: con.execute(f'select count(*) from "{t}"').fetchone()[0] for t in tables}
 
 
 def _split_metadata(report) -> dict:
     """Examples per split and platform: counts only, never text."""
-    return {**{f"{split}_examples": report.counts.get(split, 0) for split in SPLITS},
-            "examples_by_platform": MetadataValue.json(report.by_platform),
-            "datasets_dir": MetadataValue.path(str(report.folder))}
+    return {
+        **{f"{split}_examples": report.counts.get(split, 0) for split in SPLITS},
+        "examples_by_platform": MetadataValue.json(report.by_platform),
+        "datasets_dir": MetadataValue.path(str(report.folder)),
+    }
 
 
 @contextmanager

@@ -7,6 +7,7 @@ models downstream. Every asset, check and the sensor take the user's config as t
 resource (dagster_defs/resources.py): $AI_ME_CONFIG, else ./ai_me.toml; the warehouse from it or
 $AI_ME_WAREHOUSE.
 """
+
 from dagster import Definitions
 
 from dagster_defs.dbt_assets import dbt_models, dbt_resource
@@ -14,7 +15,6 @@ from dagster_defs.ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
 from dagster_defs.resources import UserConfig, duckdb_resource
 from dagster_defs.sensors import new_exports
 from dagster_defs.training_assets import lora_adapter, style_evaluation
-
 
 
 def pipeline_resources() -> dict:

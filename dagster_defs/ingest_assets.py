@@ -23,10 +23,10 @@ from dagster import (
 )
 
 from dagster_defs.resources import UserConfig
-from ingest.core.warehouse import Warehouse
-from ingest.runner import IngestReport, ingest_platform
 from ingest.core.platforms import PLATFORMS
 from ingest.core.schema import RAW_SCHEMA
+from ingest.core.warehouse import Warehouse
+from ingest.runner import IngestReport, ingest_platform
 
 INGEST_GROUP = "ingest"
 RECORDS_CHECK = "all_records_accounted"
@@ -45,11 +45,15 @@ def build_ingest_asset(platform: str) -> AssetsDefinition:
         group_name=INGEST_GROUP,
         kinds={"python", "parquet"},
         description=f"{platform} exports named in the config's [exports], landed as "
-                    f"warehouse/raw/{platform}/<export_id>.parquet (bad records in rejects/{platform}/).",
-        check_specs=[AssetCheckSpec(
-            RECORDS_CHECK, asset=key,
-            description="Every export could be read, and every record found is in the landed or the "
-                        "rejects Parquet on disk: records in = landed + rejected.")],
+        f"warehouse/raw/{platform}/<export_id>.parquet (bad records in rejects/{platform}/).",
+        check_specs=[
+            AssetCheckSpec(
+                RECORDS_CHECK,
+                asset=key,
+                description="Every export could be read, and every record found is in the landed or the "
+                "rejects Parquet on disk: records in = landed + rejected.",
+            )
+        ],
     )
     def ingest(context: AssetExecutionContext, user_config: UserConfig) -> MaterializeResult:
         cfg = user_config.load()
@@ -58,13 +62,15 @@ def build_ingest_asset(platform: str) -> AssetsDefinition:
             context.log.info(f"{platform}: skipped, no export configured in [exports]")
             return MaterializeResult(
                 metadata={"skipped": "no export configured", "landed": 0, "rejected": 0, "exports": 0},
-                check_results=[AssetCheckResult(passed=True, metadata={"skipped": "no export configured"})])
+                check_results=[AssetCheckResult(passed=True, metadata={"skipped": "no export configured"})],
+            )
         report = ingest_platform(platform, paths, cfg, warehouse=user_config.warehouse())
         context.log.info(report.summary())
         if report.errors and not report.results:
             raise Failure(f"{platform}: no export could be read", metadata={"errors": _lines(report.errors)})
-        return MaterializeResult(metadata=_report_metadata(report, user_config.warehouse()),
-                                 check_results=[_records_check(report)])
+        return MaterializeResult(
+            metadata=_report_metadata(report, user_config.warehouse()), check_results=[_records_check(report)]
+        )
 
     return ingest
 
@@ -96,12 +102,16 @@ def _report_metadata(report: IngestReport, warehouse: Path) -> dict:
 def _records_check(report: IngestReport) -> AssetCheckResult:
     """Recount from the files on disk, so the check proves what landed rather than what was meant to."""
     on_disk_landed = sum(pq.ParquetFile(r.path).metadata.num_rows for r in report.results)
-    on_disk_rejected = sum(pq.ParquetFile(r.reject_path).metadata.num_rows
-                           for r in report.results if r.reject_path)
+    on_disk_rejected = sum(pq.ParquetFile(r.reject_path).metadata.num_rows for r in report.results if r.reject_path)
     return AssetCheckResult(
         passed=not report.errors and report.records_in == on_disk_landed + on_disk_rejected,
-        metadata={"records_in": report.records_in, "landed_on_disk": on_disk_landed,
-                  "rejected_on_disk": on_disk_rejected, "unreadable_exports": len(report.errors)})
+        metadata={
+            "records_in": report.records_in,
+            "landed_on_disk": on_disk_landed,
+            "rejected_on_disk": on_disk_rejected,
+            "unreadable_exports": len(report.errors),
+        },
+    )
 
 
 def build_raw_schema_check(platform: str):
@@ -110,13 +120,14 @@ def build_raw_schema_check(platform: str):
         name=SCHEMA_CHECK,
         blocking=True,
         description=f"Every Parquet file in warehouse/raw/{platform}/ has exactly the raw schema "
-                    "(ingest/core/schema.py RAW_SCHEMA): the dbt sources read them by these names and types.",
+        "(ingest/core/schema.py RAW_SCHEMA): the dbt sources read them by these names and types.",
     )
     def raw_schema_matches(context: AssetCheckExecutionContext, user_config: UserConfig) -> AssetCheckResult:
         files = sorted(Warehouse(user_config.warehouse()).raw(platform).glob("*.parquet"))
         problems = [f"{f.name}: {problem}" for f in files for problem in schema_problems(pq.read_schema(f))]
-        return AssetCheckResult(passed=not problems,
-                                metadata={"files": len(files), **({"problems": _lines(problems)} if problems else {})})
+        return AssetCheckResult(
+            passed=not problems, metadata={"files": len(files), **({"problems": _lines(problems)} if problems else {})}
+        )
 
     return raw_schema_matches
 
@@ -131,8 +142,10 @@ def schema_problems(schema) -> list[str]:
         if expected.name in schema.names:
             found = schema.field(expected.name)
             if not found.equals(expected):
-                problems.append(f"column {expected.name} is {found.type}{'' if found.nullable else ' not null'}, "
-                                f"expected {expected.type}{'' if expected.nullable else ' not null'}")
+                problems.append(
+                    f"column {expected.name} is {found.type}{'' if found.nullable else ' not null'}, "
+                    f"expected {expected.type}{'' if expected.nullable else ' not null'}"
+                )
     if not problems:
         problems.append(f"columns out of order: {', '.join(schema.names)}")
     return problems

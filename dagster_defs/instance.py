@@ -7,13 +7,15 @@ any Dagster process that loads this dagster.yaml (`dagster dev`, `dagster-webser
 this module sets the umask (ingest/__init__.py), and loading the instance config makes DAGSTER_HOME
 owner-only (0700), so what is already there is unreadable to others too.
 """
+
 import os
 import stat
 from pathlib import Path
 
-import ingest  # noqa: F401  (umask 077, before Dagster creates its databases)
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
+
+import ingest  # noqa: F401  (umask 077, before Dagster creates its databases)
 
 
 def owner_only_home(path: str | os.PathLike) -> Path:

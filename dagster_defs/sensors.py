@@ -8,6 +8,7 @@ lives in Dagster's run history, which `ai-me purge --warehouse` deletes; the fil
 is not undone on the next `make dev`. Training stays manual: lora_adapter and style_evaluation are
 never requested.
 """
+
 import json
 
 from dagster import (
@@ -44,7 +45,7 @@ def selection_for(platforms: list[str]) -> list[AssetKey]:
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,  # "watches" should mean watching from the start
     description="Lands the exports in [exports] when a file under them is new or changed (by path, size "
-                "and mtime) and rebuilds the dbt models; training stays manual.",
+    "and mtime) and rebuilds the dbt models; training stays manual.",
 )
 def new_exports(context: SensorEvaluationContext, user_config: UserConfig):
     cfg, root = user_config.load(), user_config.warehouse()
@@ -62,7 +63,6 @@ def new_exports(context: SensorEvaluationContext, user_config: UserConfig):
     # One run for every changed platform (and dagster_home/dagster.yaml queues this sensor's runs one
     # at a time): two dbt builds at once would contend for the DuckDB file.
     return SensorResult(
-        run_requests=[RunRequest(asset_selection=selection_for(changed),
-                                 tags={"ai_me/platforms": ",".join(changed)})],
+        run_requests=[RunRequest(asset_selection=selection_for(changed), tags={"ai_me/platforms": ",".join(changed)})],
         cursor=json.dumps(requested, sort_keys=True),
     )

@@ -8,24 +8,22 @@ default and skipped when neither the datasets nor the resolved config changed si
 import base64
 import hashlib
 import json
-
 from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, Config, Failure, MaterializeResult, MetadataValue, asset
 
+from dagster_defs.dbt_assets import DATASET_ASSET
 from dagster_defs.resources import UserConfig
 from ingest.core.warehouse import Warehouse
 from training.config import for_user, to_yaml
-
-from dagster_defs.dbt_assets import DATASET_ASSET
 from training.numbers import decimals
 
 FINGERPRINT_FILE = "inputs.fingerprint"
 
 
 class TrainRunConfig(Config):
-    preset: str = ""               # empty: the config's [training] preset
-    overrides: list[str] = []      # "key=value", as `ai-me train --set`
+    preset: str = ""  # empty: the config's [training] preset
+    overrides: list[str] = []  # "key=value", as `ai-me train --set`
     retrain: bool = False
 
 
@@ -39,8 +37,12 @@ def _fingerprint(datasets, train_yaml: str) -> str:
     return h.hexdigest()
 
 
-@asset(key=AssetKey("lora_adapter"), deps=[DATASET_ASSET], group_name="training",
-       description="LoRA adapter fine-tuned on your own replies (warehouse/models/<run>/).")
+@asset(
+    key=AssetKey("lora_adapter"),
+    deps=[DATASET_ASSET],
+    group_name="training",
+    description="LoRA adapter fine-tuned on your own replies (warehouse/models/<run>/).",
+)
 def lora_adapter(context: AssetExecutionContext, config: TrainRunConfig, user_config: UserConfig) -> MaterializeResult:
     from training.train import main
 
@@ -83,31 +85,40 @@ def png_markdown(png: bytes, alt: str) -> MetadataValue:
 
 
 class EvaluateRunConfig(Config):
-    max_examples: int = 200        # test examples to generate for (likelihood uses the same ones)
+    max_examples: int = 200  # test examples to generate for (likelihood uses the same ones)
     max_new_tokens: int = 48
 
 
-@asset(key=AssetKey("style_evaluation"), deps=[AssetKey("lora_adapter")], group_name="training",
-       description="How close the tuned model writes to you vs its base (warehouse/models/<run>/eval/).")
-def style_evaluation(context: AssetExecutionContext, config: EvaluateRunConfig, user_config: UserConfig) -> MaterializeResult:
-    from training.evaluation.report import delta_plot
+@asset(
+    key=AssetKey("style_evaluation"),
+    deps=[AssetKey("lora_adapter")],
+    group_name="training",
+    description="How close the tuned model writes to you vs its base (warehouse/models/<run>/eval/).",
+)
+def style_evaluation(
+    context: AssetExecutionContext, config: EvaluateRunConfig, user_config: UserConfig
+) -> MaterializeResult:
     from training.evaluation.evaluate import evaluate_run
+    from training.evaluation.report import delta_plot
 
     run_dir = trained_run(context)
-    m = evaluate_run(run_dir, user_config.warehouse(), max_examples=config.max_examples,
-                     max_new_tokens=config.max_new_tokens)
+    m = evaluate_run(
+        run_dir, user_config.warehouse(), max_examples=config.max_examples, max_new_tokens=config.max_new_tokens
+    )
     rows = ["| model | NLL | perplexity | Burrows' Delta | AUC real vs generated |", "| --- | --- | --- | --- | --- |"]
     for name in ("base", "tuned"):
         r = m[name]
         cells = (r["nll"], r["perplexity"], r["burrows_delta"], r["auc_real_vs_generated"])
         rows.append(f"| {name} | " + " | ".join(decimals(v) for v in cells) + " |")
-    return MaterializeResult(metadata={  # numbers only: examples stay in the HTML report
-        "metrics": MetadataValue.md("\n".join(rows)),
-        "delta_plot": png_markdown(delta_plot(m), "Burrows' Delta to your real replies, base and tuned"),
-        "n_examples": m["n_examples"],
-        "report": MetadataValue.path(str(run_dir / "eval" / "report.html")),
-        "warnings": MetadataValue.json(m.get("warnings") or []),
-    })
+    return MaterializeResult(
+        metadata={  # numbers only: examples stay in the HTML report
+            "metrics": MetadataValue.md("\n".join(rows)),
+            "delta_plot": png_markdown(delta_plot(m), "Burrows' Delta to your real replies, base and tuned"),
+            "n_examples": m["n_examples"],
+            "report": MetadataValue.path(str(run_dir / "eval" / "report.html")),
+            "warnings": MetadataValue.json(m.get("warnings") or []),
+        }
+    )
 
 
 def trained_run(context: AssetExecutionContext) -> Path:

@@ -18,6 +18,7 @@ Run as `python -m dagster_defs.webserver dev [dagster dev options]` (what `make 
 [dagster-webserver options]`: dagster-webserver's own CLI, whose app is wrapped in LocalOnly.
 DAGSTER_HOME defaults to <warehouse>/.dagster, created owner-only with dagster_home/dagster.yaml.
 """
+
 import ipaddress
 import os
 import shutil
@@ -49,9 +50,17 @@ class LocalOnly:
             await send({"type": "websocket.close", "code": 1008, "reason": reason})
             return
         body = f"refused by dagster_defs.webserver: {reason}\n".encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     def allowed_hosts(self, scope) -> set[str]:
@@ -71,16 +80,22 @@ class LocalOnly:
         hosts = headers.get("host", [])
         allowed = self.allowed_hosts(scope)
         if len(hosts) != 1 or hosts[0].lower() not in allowed:
-            return 403, (f"unknown Host {', '.join(hosts) or '(none)'}; open the UI at "
-                         f"{' or '.join('http://' + h for h in sorted(allowed)) or 'its loopback address'}")
+            return 403, (
+                f"unknown Host {', '.join(hosts) or '(none)'}; open the UI at "
+                f"{' or '.join('http://' + h for h in sorted(allowed)) or 'its loopback address'}"
+            )
         own_origin = "http://" + hosts[0].lower()
         for origin in headers.get("origin", []):
             if origin.lower() != own_origin:
                 return 403, f"foreign Origin {origin}"
         method = scope.get("method", "GET")
         for site in headers.get("sec-fetch-site", []):
-            page_load = (scope["type"] == "http" and method in ("GET", "HEAD")
-                         and headers.get("sec-fetch-mode") == ["navigate"] and headers.get("sec-fetch-dest") == ["document"])
+            page_load = (
+                scope["type"] == "http"
+                and method in ("GET", "HEAD")
+                and headers.get("sec-fetch-mode") == ["navigate"]
+                and headers.get("sec-fetch-dest") == ["document"]
+            )
             if site.lower() not in SAFE_FETCH_SITES and not page_load:
                 return 403, f"{site} request"
         if scope["type"] == "websocket":
@@ -90,7 +105,8 @@ class LocalOnly:
             if len(types) != 1 or types[0].split(";")[0].strip().lower() != "application/json":
                 return 415, "a POST must be Content-Type: application/json"
         elif scope.get("path", "").rstrip("/").endswith("/graphql") and "query" in parse_qs(
-                scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+            scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+        ):
             return 405, "GraphQL over GET is refused; POST application/json"
         return None
 
@@ -104,11 +120,13 @@ def _loopback(address: str) -> bool:
 
 def _no_framing(send):
     """Adds X-Frame-Options: SAMEORIGIN to every response (Dagster's CSP has no frame-ancestors)."""
+
     async def wrapped(message):
         if message["type"] == "http.response.start":
             headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-frame-options"]
             message = {**message, "headers": [*headers, (b"x-frame-options", b"SAMEORIGIN")]}
         await send(message)
+
     return wrapped
 
 
@@ -137,8 +155,10 @@ def dev(argv: list[str]) -> None:
         parts = list(parts)
         if not started:  # dagster dev starts its webserver first: never let an unguarded one start
             if parts[1:3] != ["-m", "dagster_webserver"]:
-                raise RuntimeError(f"dagster dev started {parts[:3]} where its webserver was expected; "
-                                   "refusing to run without the guard (dagster_defs/webserver.py)")
+                raise RuntimeError(
+                    f"dagster dev started {parts[:3]} where its webserver was expected; "
+                    "refusing to run without the guard (dagster_defs/webserver.py)"
+                )
             parts[1:3] = ["-m", "dagster_defs.webserver"]
         started.append(parts)
         return launch(parts, **kwargs)

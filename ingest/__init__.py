@@ -4,6 +4,7 @@ Importing it sets process-wide defaults (below) before any library that reads th
 loads: every entry point imports this package first (the CLI, the Dagster code, dbt's plugin, and
 `training`, whose __init__ imports it).
 """
+
 import os
 
 # Everything this project writes (raw Parquet, DuckDB, dbt artifacts, datasets, runs, reports) can
@@ -15,8 +16,13 @@ os.umask(os.umask(0o077) | 0o077)
 # trl's trainer and huggingface_hub send usage telemetry unless told not to, and
 # datasets.load_dataset("parquet") pings S3 to count a "download" of its builder. A user's own
 # setting wins; reaching the hub to download a base model the user named still works.
-for _name, _value in (("HF_HUB_DISABLE_TELEMETRY", "1"), ("DO_NOT_TRACK", "1"), ("HF_UPDATE_DOWNLOAD_COUNTS", "0"),
-                      ("HF_HUB_DISABLE_UPDATE_CHECK", "1"), ("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")):
+for _name, _value in (
+    ("HF_HUB_DISABLE_TELEMETRY", "1"),
+    ("DO_NOT_TRACK", "1"),
+    ("HF_UPDATE_DOWNLOAD_COUNTS", "0"),
+    ("HF_HUB_DISABLE_UPDATE_CHECK", "1"),
+    ("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
+):
     os.environ.setdefault(_name, _value)
 
 # Arrow's system (glibc) allocator instead of its bundled mimalloc, unless the user chose one: a

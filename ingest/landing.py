@@ -5,6 +5,7 @@ warehouse/raw/<platform>/<export_id>.parquet holds the messages, warehouse/rejec
 file and renamed into place, so a killed ingest never leaves a partial file behind, and the same
 export (same content hash) replaces its own files instead of adding duplicates.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,10 +21,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingest.core.files import private_dir, temp_name
+from ingest.core.schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
 from ingest.core.warehouse import Warehouse
 from ingest.sources.base import EXPORT_HASH_THREAD, ExportError, ExportInput, Ingester, ParseContext, Reject
 from ingest.sources.columns import constant
-from ingest.core.schema import CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA, REJECT_SCHEMA, TIMESTAMP_MS_RANGE
 
 ROW_GROUP_ROWS = 50_000
 ROW_GROUP_BYTES = 16 << 20  # big group chats repeat many participants per row: cap memory (two groups live)
@@ -31,14 +32,35 @@ ROW_GROUP_BYTES = 16 << 20  # big group chats repeat many participants per row: 
 # of repeated strings is built and the writer stores the dictionary as it is instead of hashing
 # every value again. The Parquet file is the same as for plain strings (a dictionary-encoded
 # string column) and, written without the Arrow schema, reads back as RAW_SCHEMA.
-_REPEATED_COLUMNS = ("platform", "conversation_id", "sender", "direction", "content_type", "conversation_title",
-                     "export_id")
+_REPEATED_COLUMNS = (
+    "platform",
+    "conversation_id",
+    "sender",
+    "direction",
+    "content_type",
+    "conversation_title",
+    "export_id",
+)
 _STRING_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 LANDING_SCHEMA = pa.schema([f.with_type(_STRING_DICTIONARY) if f.name in _REPEATED_COLUMNS else f for f in RAW_SCHEMA])
 # Low-cardinality columns compress best as dictionaries; statistics only where queries filter.
-_DICTIONARY_COLUMNS = ["platform", "conversation_id", "sender", "direction", "participants", "content_type",
-                       "conversation_title", "export_id", "labels", "flags", "reactions", "subject",
-                       "reply_to_message_id", "source_ref", "reason"]
+_DICTIONARY_COLUMNS = [
+    "platform",
+    "conversation_id",
+    "sender",
+    "direction",
+    "participants",
+    "content_type",
+    "conversation_title",
+    "export_id",
+    "labels",
+    "flags",
+    "reactions",
+    "subject",
+    "reply_to_message_id",
+    "source_ref",
+    "reason",
+]
 _DEFAULTS = {"is_automated": False, "is_edited": False}
 
 
@@ -72,9 +94,14 @@ class AtomicParquetWriter:
         fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._file = os.fdopen(fd, "wb")
         self._writer = pq.ParquetWriter(
-            self._file, schema, compression="zstd", compression_level=1,
+            self._file,
+            schema,
+            compression="zstd",
+            compression_level=1,
             use_dictionary=[c for c in _DICTIONARY_COLUMNS if c in schema.names],
-            write_statistics=[c for c in ("timestamp_ms",) if c in schema.names], store_schema=False)
+            write_statistics=[c for c in ("timestamp_ms",) if c in schema.names],
+            store_schema=False,
+        )
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = self._pending_bytes = 0
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="parquet-encode")
@@ -114,7 +141,7 @@ class AtomicParquetWriter:
 
     def abort(self) -> None:
         try:
-            self._encoder.shutdown(wait=True)   # a write in flight must end before the file closes
+            self._encoder.shutdown(wait=True)  # a write in flight must end before the file closes
             self._writer.close()
             self._file.close()
         finally:
@@ -125,7 +152,7 @@ def _remove_stale_temp_files(final: Path) -> None:
     """Delete the temp files a killed ingest of the same export left behind (its process is gone);
     readers never see them (dot-names ending .tmp match no *.parquet glob), but they take space."""
     for stale in final.parent.glob(f".{final.name}.*.tmp"):
-        pid = stale.name[len(final.name) + 2:-len(".tmp")]
+        pid = stale.name[len(final.name) + 2 : -len(".tmp")]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
             stale.unlink(missing_ok=True)
 
@@ -135,7 +162,7 @@ def _process_exists(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:   # exists, owned by someone else
+    except OSError:  # exists, owned by someone else
         return True
     return True
 
@@ -217,16 +244,27 @@ def land(ingester: Ingester, export: ExportInput, warehouse: Path, ctx: ParseCon
         if ctx.records_in != raw.rows + rejects.count:
             raise LandingError(
                 f"{platform} parser found {ctx.records_in} records but landed {raw.rows} "
-                f"and rejected {rejects.count}: records would be lost")
+                f"and rejected {rejects.count}: records would be lost"
+            )
         rejects.commit()
         raw.commit()
     except BaseException:
         raw.abort()
         rejects.abort()
         raise
-    return LandingResult(platform, export.label, export_id, raw.rows, rejects.count, ctx.records_in,
-                         time.perf_counter() - start, raw_path, reject_path if rejects.count else None,
-                         ctx.notes, rejects.reasons)
+    return LandingResult(
+        platform,
+        export.label,
+        export_id,
+        raw.rows,
+        rejects.count,
+        ctx.records_in,
+        time.perf_counter() - start,
+        raw_path,
+        reject_path if rejects.count else None,
+        ctx.notes,
+        rejects.reasons,
+    )
 
 
 class RejectSink:
@@ -252,13 +290,18 @@ class RejectSink:
             return
         self._writer = self._writer or AtomicParquetWriter(self.path, REJECT_SCHEMA)
         n = len(self._buffer)
-        self._writer.write(pa.table({
-            "platform": [self.platform] * n,
-            "export_id": [self.export_id] * n,
-            "source_ref": [r.source_ref for r in self._buffer],
-            "reason": [r.reason for r in self._buffer],
-            "raw": [r.raw for r in self._buffer],
-        }, schema=REJECT_SCHEMA))
+        self._writer.write(
+            pa.table(
+                {
+                    "platform": [self.platform] * n,
+                    "export_id": [self.export_id] * n,
+                    "source_ref": [r.source_ref for r in self._buffer],
+                    "reason": [r.reason for r in self._buffer],
+                    "raw": [r.raw for r in self._buffer],
+                },
+                schema=REJECT_SCHEMA,
+            )
+        )
         self._buffer, self._buffer_bytes = [], 0
 
     def commit(self) -> None:

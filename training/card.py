@@ -1,6 +1,7 @@
 """The model card (README.md) of a run: what it was trained from, on how much, and how well.
 
 Counts and metrics only; never message text, names or conversation ids."""
+
 from __future__ import annotations
 
 from training.config import TrainConfig
@@ -9,8 +10,10 @@ from training.numbers import decimals
 
 def model_card(cfg: TrainConfig, metrics: dict) -> str:
     data = metrics["data"]
-    rows = [f"| {name} | {c['examples']} | {c['context_trimmed']} | {c['dropped_too_long']} | {c['kept']} |"
-            for name, c in data["splits"].items()]
+    rows = [
+        f"| {name} | {c['examples']} | {c['context_trimmed']} | {c['dropped_too_long']} | {c['kept']} |"
+        for name, c in data["splits"].items()
+    ]
     exported = _describe(data["warehouse_counts"]) or "counts.json not present"
     modules = ", ".join(cfg.lora.target_modules)
     return f"""---
@@ -34,7 +37,8 @@ left the owner's machine and this card holds no message text.
 | LoRA | r={cfg.lora.r}, alpha={cfg.lora.alpha}, dropout={cfg.lora.dropout}, modules={modules} |
 | 4-bit base (QLoRA) | {cfg.model.load_in_4bit} |
 | learning rate | {cfg.train.learning_rate} ({cfg.train.lr_scheduler}) |
-| batch | {cfg.train.batch_size} x {cfg.train.gradient_accumulation_steps} accumulated x {metrics["processes"]} processes |
+| batch | {cfg.train.batch_size} x {cfg.train.gradient_accumulation_steps} accumulated \
+x {metrics["processes"]} processes |
 | max length | {cfg.train.max_length} tokens |
 | steps / epochs | {metrics["global_step"]} / {metrics["epochs"]} |
 | trainable parameters | {metrics["trainable_parameters"]:,} of {metrics["total_parameters"]:,} |

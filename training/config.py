@@ -5,19 +5,20 @@ defaults below, in the same sections. Overrides use dotted keys (`train.learning
 `lora.target_modules=q_proj,v_proj`) from the CLI's `--set` or a Dagster run config's dict.
 Unknown keys and wrong values raise ConfigError naming the key.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
 from ingest.core.config import ConfigError, resolve_types
-
 from training.prompt import DEFAULT_TEMPLATE, PLACEHOLDERS
 from training.runs import check_run_name, run_folder
 
@@ -28,23 +29,24 @@ ALL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 
 @dataclass
 class ModelSettings:
-    base: str = TINY_BASE             # hub id, checkpoint dir, .gguf file or package:<pkg>/<file>.gguf;
-                                      # "tiny" builds one from [tiny]
-    chat_template: str = "tiny"       # training template with generation markers (see templates.py)
-    dtype: str = "float32"            # weights of the base: auto (bf16 where native) | float32 | bfloat16 | float16
-    load_in_4bit: bool = False        # QLoRA: 4-bit NF4 base through bitsandbytes (CUDA only)
+    base: str = TINY_BASE  # hub id, checkpoint dir, .gguf file or package:<pkg>/<file>.gguf;
+    # "tiny" builds one from [tiny]
+    chat_template: str = "tiny"  # training template with generation markers (see templates.py)
+    dtype: str = "float32"  # weights of the base: auto (bf16 where native) | float32 | bfloat16 | float16
+    load_in_4bit: bool = False  # QLoRA: 4-bit NF4 base through bitsandbytes (CUDA only)
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
 
 
 @dataclass
 class TinySettings:
     """The from-scratch Llama used when model.base is "tiny" (demo and tests)."""
+
     vocab_size: int = 2048
     hidden_size: int = 128
     num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 256
-    pretrain_steps: int = 200         # full fine-tune on every message of the train split first; 0 skips
+    pretrain_steps: int = 200  # full fine-tune on every message of the train split first; 0 skips
     pretrain_learning_rate: float = 2e-3
     pretrain_batch_size: int = 16
 
@@ -60,16 +62,16 @@ class LoraSettings:
 @dataclass
 class TrainSettings:
     epochs: float = 2.0
-    max_steps: int = -1               # > 0 overrides epochs
+    max_steps: int = -1  # > 0 overrides epochs
     learning_rate: float = 2e-4
     lr_scheduler: str = "cosine"
-    warmup: float = 0.03              # below 1: fraction of the steps; from 1: a number of steps
+    warmup: float = 0.03  # below 1: fraction of the steps; from 1: a number of steps
     weight_decay: float = 0.0
-    batch_size: int = 4               # per device
+    batch_size: int = 4  # per device
     gradient_accumulation_steps: int = 4
-    max_length: int = 2048            # tokens; older context turns are dropped to fit
-    packing: bool = False             # pack examples into max_length rows (wants attn flash_attention_2)
-    group_by_length: bool = False     # batch examples of similar length: less padding, less random order
+    max_length: int = 2048  # tokens; older context turns are dropped to fit
+    packing: bool = False  # pack examples into max_length rows (wants attn flash_attention_2)
+    group_by_length: bool = False  # batch examples of similar length: less padding, less random order
     eval_steps: int = 50
     save_steps: int = 100
     save_total_limit: int = 2
@@ -78,20 +80,20 @@ class TrainSettings:
     seed: int = 42
     bf16: bool = False
     gradient_checkpointing: bool = False
-    compile: bool = False             # torch.compile each decoder layer (costs a first-step compile)
+    compile: bool = False  # torch.compile each decoder layer (costs a first-step compile)
     use_cpu: bool = False
-    cpu_threads: int = 0              # torch threads on CPU; 0: torch's default (1 wins on busy machines)
-    max_train_examples: int = 0       # 0: all; a cap for quick runs
+    cpu_threads: int = 0  # torch threads on CPU; 0: torch's default (1 wins on busy machines)
+    max_train_examples: int = 0  # 0: all; a cap for quick runs
     max_eval_examples: int = 0
 
 
 @dataclass
 class TrainConfig:
     preset: str = ""
-    run: str = ""                     # warehouse/models/<run>; empty: the preset's name
+    run: str = ""  # warehouse/models/<run>; empty: the preset's name
     warehouse: str = "warehouse"
-    resume: bool = False              # continue from the run's last checkpoint
-    overwrite: bool = False           # replace a finished run of the same name
+    resume: bool = False  # continue from the run's last checkpoint
+    overwrite: bool = False  # replace a finished run of the same name
     system_prompt: str = DEFAULT_TEMPLATE  # the dataset's template (ai-me config dataset.system_prompt)
     model: ModelSettings = field(default_factory=ModelSettings)
     tiny: TinySettings = field(default_factory=TinySettings)
@@ -117,13 +119,35 @@ CHOICES = {
     "model.attn_implementation": ("sdpa", "eager", "flash_attention_2"),
     "train.lr_scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
 }
-_POSITIVE = ("tiny.vocab_size", "tiny.hidden_size", "tiny.num_layers", "tiny.num_heads", "tiny.intermediate_size",
-             "tiny.pretrain_learning_rate", "tiny.pretrain_batch_size", "lora.r", "lora.alpha",
-             "train.epochs", "train.learning_rate", "train.batch_size", "train.gradient_accumulation_steps",
-             "train.eval_steps", "train.save_steps", "train.logging_steps")
-_NON_NEGATIVE = ("tiny.pretrain_steps", "train.warmup", "train.weight_decay", "train.save_total_limit",
-                 "train.early_stopping_patience", "train.seed", "train.cpu_threads", "train.max_train_examples",
-                 "train.max_eval_examples")
+_POSITIVE = (
+    "tiny.vocab_size",
+    "tiny.hidden_size",
+    "tiny.num_layers",
+    "tiny.num_heads",
+    "tiny.intermediate_size",
+    "tiny.pretrain_learning_rate",
+    "tiny.pretrain_batch_size",
+    "lora.r",
+    "lora.alpha",
+    "train.epochs",
+    "train.learning_rate",
+    "train.batch_size",
+    "train.gradient_accumulation_steps",
+    "train.eval_steps",
+    "train.save_steps",
+    "train.logging_steps",
+)
+_NON_NEGATIVE = (
+    "tiny.pretrain_steps",
+    "train.warmup",
+    "train.weight_decay",
+    "train.save_total_limit",
+    "train.early_stopping_patience",
+    "train.seed",
+    "train.cpu_threads",
+    "train.max_train_examples",
+    "train.max_eval_examples",
+)
 
 
 def available_presets() -> list[str]:
@@ -205,7 +229,7 @@ def set_value(cfg: TrainConfig, key: str, value: Any) -> None:
     *sections, name = key.split(".")
     target = cfg
     for i, section in enumerate(sections):
-        f = _field(type(target), section, ".".join(sections[:i + 1]))
+        f = _field(type(target), section, ".".join(sections[: i + 1]))
         if not dataclasses.is_dataclass(f.type):
             raise ConfigError(f"unknown key {key} ({section} is not a section)")
         target = getattr(target, section)
@@ -278,13 +302,18 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
         raise ConfigError(f"system_prompt: unknown placeholder {{{unknown[0]}}} (known: {known})")
     tiny = cfg.model.base == TINY_BASE
-    _check(tiny == (cfg.model.chat_template == "tiny"),
-           'model.chat_template "tiny" goes with model.base "tiny", and only with it')
-    _check(not (cfg.model.load_in_4bit and cfg.train.use_cpu),
-           "model.load_in_4bit needs a CUDA GPU (train.use_cpu is set)")
+    _check(
+        tiny == (cfg.model.chat_template == "tiny"),
+        'model.chat_template "tiny" goes with model.base "tiny", and only with it',
+    )
+    _check(
+        not (cfg.model.load_in_4bit and cfg.train.use_cpu), "model.load_in_4bit needs a CUDA GPU (train.use_cpu is set)"
+    )
     _check(not (cfg.model.load_in_4bit and tiny), "model.load_in_4bit is for real base models, not the tiny one")
-    _check(not (cfg.train.early_stopping_patience and cfg.train.save_steps % cfg.train.eval_steps),
-           "train.early_stopping_patience needs train.save_steps to be a multiple of train.eval_steps")
+    _check(
+        not (cfg.train.early_stopping_patience and cfg.train.save_steps % cfg.train.eval_steps),
+        "train.early_stopping_patience needs train.save_steps to be a multiple of train.eval_steps",
+    )
     return cfg
 
 

@@ -5,6 +5,7 @@ Examples longer than `max_length` lose their oldest context turns until they fit
 message being answered; one whose prompt then still fills `max_length` would leave no reply
 token to learn from, so it is dropped and counted. Nothing here reads or reports message text beyond tokenizing it.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,8 @@ class TrainingDataError(Exception):
 
 @dataclass
 class SplitCounts:
-    examples: int = 0          # rows in the Parquet file (after max_*_examples)
-    context_trimmed: int = 0   # examples that lost old context turns to fit max_length
+    examples: int = 0  # rows in the Parquet file (after max_*_examples)
+    context_trimmed: int = 0  # examples that lost old context turns to fit max_length
     dropped_too_long: int = 0  # examples whose prompt alone fills max_length: nothing left to learn
     kept: int = 0
 
@@ -49,8 +50,9 @@ def dataset_files(warehouse: Path) -> dict[str, Path]:
 def load_splits(warehouse: Path, max_train: int = 0, max_eval: int = 0, seed: int = 0) -> dict[str, Dataset]:
     """The train split and, when present and non-empty, the val split; capped at max_* rows when > 0."""
     files = dataset_files(warehouse)
-    loaded = load_dataset("parquet", data_files={k: str(v) for k, v in files.items()},
-                          cache_dir=str(warehouse / ".cache" / "datasets"))
+    loaded = load_dataset(
+        "parquet", data_files={k: str(v) for k, v in files.items()}, cache_dir=str(warehouse / ".cache" / "datasets")
+    )
     splits = {name: loaded[name] for name in files if len(loaded[name])}
     if "train" not in splits:
         raise TrainingDataError(f"{files['train']} has no examples")
@@ -69,12 +71,19 @@ def warehouse_counts(warehouse: Path) -> dict:
 
 def fit_to_length(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, SplitCounts]:
     """Drop the oldest context turns of examples longer than max_length; drop examples that cannot fit."""
-    marked = dataset.map(_fit_example, fn_kwargs={"tokenizer": tokenizer, "max_length": max_length},
-                         desc="Fitting examples to max_length")
+    marked = dataset.map(
+        _fit_example,
+        fn_kwargs={"tokenizer": tokenizer, "max_length": max_length},
+        desc="Fitting examples to max_length",
+    )
     fit = marked["_fit"]
     kept = marked.filter(lambda status: status != _TOO_LONG, input_columns="_fit").remove_columns("_fit")
-    counts = SplitCounts(examples=len(dataset), context_trimmed=fit.count(_TRIMMED),
-                         dropped_too_long=fit.count(_TOO_LONG), kept=len(kept))
+    counts = SplitCounts(
+        examples=len(dataset),
+        context_trimmed=fit.count(_TRIMMED),
+        dropped_too_long=fit.count(_TOO_LONG),
+        kept=len(kept),
+    )
     return kept, counts
 
 

@@ -1,6 +1,7 @@
 """What the machine computes fast: `model.dtype: auto` is bfloat16 where the hardware has native
 bf16 matrix units (CUDA GPUs that support it; x86 CPUs with AVX-512 BF16 or AMX; Arm CPUs with the
 BF16 extension), else float32. Elsewhere bf16 is emulated and slower than float32."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -4,6 +4,7 @@ The prompt is built exactly as the training examples were: `prompt.system_prompt
 run's template and the user's name as the training prompts spell it (both in run.json), then
 the incoming message as `user`.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,18 +17,18 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ingest.core.config import ConfigError
-
 from training.base_models import is_gguf, resolve_base
 from training.hardware import resolve_dtype
 from training.prompt import system_prompt
 from training.quantization import four_bit_config
 
-GENERATION_BATCH = 32   # contexts decoded together; larger batches gained nothing more on 2 cores (docs/benchmarks.md)
+GENERATION_BATCH = 32  # contexts decoded together; larger batches gained nothing more on 2 cores (docs/benchmarks.md)
 
 
 @dataclass
 class RunInfo:
     """run.json: what a finished run needs to be loaded again."""
+
     base_model: str
     chat_template: str
     end_of_turn: str
@@ -35,7 +36,7 @@ class RunInfo:
     system_prompt: str
     dtype: str
     load_in_4bit: bool
-    base_source: str = ""    # model.base as configured; a GGUF base is converted again from it if missing
+    base_source: str = ""  # model.base as configured; a GGUF base is converted again from it if missing
 
 
 def run_info(run_dir: Path) -> RunInfo:
@@ -100,35 +101,72 @@ def _quiet_loading():
             hf_logging.enable_progress_bar()
 
 
-def generate(model, input_ids, attention_mask, *, end_id: int, pad_id: int, max_new_tokens: int,
-             temperature: float = 0.8, top_p: float = 0.95, seed: int | None = 0, **options):
+def generate(
+    model,
+    input_ids,
+    attention_mask,
+    *,
+    end_id: int,
+    pad_id: int,
+    max_new_tokens: int,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    seed: int | None = 0,
+    **options,
+):
     """model.generate as every caller (reply, evaluation, the server) runs it: sampling at `temperature`
     with nucleus `top_p` (0: greedy), seeded when `seed` is given, ending at the end-of-turn token."""
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {
-        "do_sample": False}
+    sampling = (
+        {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+    )
     if seed is not None:
         torch.manual_seed(seed)
     with torch.no_grad():
-        return model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
-                              eos_token_id=end_id, pad_token_id=pad_id, **sampling, **options)
+        return model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=end_id,
+            pad_token_id=pad_id,
+            **sampling,
+            **options,
+        )
 
 
-def reply(model, tokenizer, info: RunInfo, incoming: str, platform: str, partner: str = "someone",
-          group_size: int = 2, me_name: str | None = None, max_new_tokens: int = 60,
-          temperature: float = 0.8, top_p: float = 0.95, seed: int = 0) -> str:
+def reply(
+    model,
+    tokenizer,
+    info: RunInfo,
+    incoming: str,
+    platform: str,
+    partner: str = "someone",
+    group_size: int = 2,
+    me_name: str | None = None,
+    max_new_tokens: int = 60,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    seed: int = 0,
+) -> str:
     """One reply to `incoming`; temperature 0 decodes greedily."""
     name = me_name or info.me_name
     if not name:
         raise ConfigError("the run does not record the user's name; pass it (--me NAME)")
     prompt = system_prompt(name, platform, partner, group_size, info.system_prompt)
     messages = [{"role": "system", "content": prompt}, {"role": "user", "content": incoming}]
-    return generate_replies(model, tokenizer, info.end_of_turn, [messages], max_new_tokens, seed,
-                            temperature, top_p)[0]
+    return generate_replies(model, tokenizer, info.end_of_turn, [messages], max_new_tokens, seed, temperature, top_p)[0]
 
 
-def generate_replies(model, tokenizer, end_of_turn: str, contexts: list[list[dict]], max_new_tokens: int,
-                     seed: int = 0, temperature: float = 0.8, top_p: float = 0.95,
-                     batch_size: int = GENERATION_BATCH) -> list[str]:
+def generate_replies(
+    model,
+    tokenizer,
+    end_of_turn: str,
+    contexts: list[list[dict]],
+    max_new_tokens: int,
+    seed: int = 0,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    batch_size: int = GENERATION_BATCH,
+) -> list[str]:
     """The model's reply to each context, decoded in batches of similar length (left-padded).
 
     Each batch samples with the seed `seed` + its index, so two models given the same contexts draw
@@ -140,13 +178,23 @@ def generate_replies(model, tokenizer, end_of_turn: str, contexts: list[list[dic
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     replies: list[str] = [""] * len(prompts)
     for number, start in enumerate(range(0, len(order), batch_size)):
-        batch = order[start:start + batch_size]
+        batch = order[start : start + batch_size]
         width = max(len(prompts[i]) for i in batch)
         ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in batch], device=model.device)
-        mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch],
-                            device=model.device)
-        output = generate(model, ids, mask, end_id=end, pad_id=pad, max_new_tokens=max_new_tokens,
-                          temperature=temperature, top_p=top_p, seed=seed + number)
+        mask = torch.tensor(
+            [[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch], device=model.device
+        )
+        output = generate(
+            model,
+            ids,
+            mask,
+            end_id=end,
+            pad_id=pad,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed + number,
+        )
         for row, i in enumerate(batch):
             replies[i] = tokenizer.decode(output[row, width:], skip_special_tokens=True).strip()
     return replies

@@ -6,6 +6,7 @@ SmolLM2), and that projection with its softmax is the largest cost of a CPU step
 Here the hidden states of labelled positions are gathered first, then projected; the returned
 output is the one trl's compute_loss reads (loss, per-token log-probs, entropy, top-1).
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,8 +22,7 @@ def score_labelled_positions_only(model) -> None:
     plain_forward = type(model).forward
 
     @functools.wraps(plain_forward)  # generate validates its kwargs against the signature
-    def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None,
-                **kwargs):
+    def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
         if not fused_lm_head:
             extra = {"labels": labels, "shift_labels": shift_labels, "num_items_in_batch": num_items_in_batch}
             return plain_forward(self, *args, **kwargs, **{k: v for k, v in extra.items() if v is not None})

@@ -1,5 +1,6 @@
 """Training logs: one JSON line per logging step (loss, eval loss, learning rate, tokens/s) and a
 PNG loss curve drawn from them. Numbers only, never text."""
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,11 @@ class TrainingLog(TrainerCallback):
 
     def __init__(self, path: Path):
         self.path = path
-        self.step_seconds = 0.0      # this session's time inside steps
-        self.session_tokens = 0      # this session's tokens
+        self.step_seconds = 0.0  # this session's time inside steps
+        self.session_tokens = 0  # this session's tokens
         self._step_start = 0.0
         self._start_tokens = 0
-        self._mark = (0.0, 0)        # (step_seconds, tokens seen) at the previous train log
+        self._mark = (0.0, 0)  # (step_seconds, tokens seen) at the previous train log
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -50,8 +51,11 @@ class TrainingLog(TrainerCallback):
         if "loss" in logs:
             seconds, tokens = self.step_seconds - self._mark[0], state.num_input_tokens_seen - self._mark[1]
             self._mark = (self.step_seconds, state.num_input_tokens_seen)
-            record.update(loss=logs["loss"], learning_rate=logs.get("learning_rate"),
-                          tokens_per_s=round(tokens / seconds, 1) if seconds else None)
+            record.update(
+                loss=logs["loss"],
+                learning_rate=logs.get("learning_rate"),
+                tokens_per_s=round(tokens / seconds, 1) if seconds else None,
+            )
         elif "eval_loss" in logs:
             record["eval_loss"] = logs["eval_loss"]
         else:

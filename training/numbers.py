@@ -1,5 +1,6 @@
 """Metrics as text: a fixed number of decimals, or n/a where a metric could not be computed
 (null in metrics.json: too few examples; NaN: no finite value)."""
+
 from __future__ import annotations
 
 

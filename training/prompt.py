@@ -5,6 +5,7 @@ same template (the user's `dataset.system_prompt`, by default DEFAULT_TEMPLATE) 
 placeholders filled in the same order; tests pin the default text. A run records the template
 it was trained with, so generation prompts exactly as training did.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,9 @@ PLACEHOLDERS = ("me", "chat", "partner", "size")
 CHAT_NOUNS = {p.name: p.chat_noun for p in TABLE}
 
 
-def system_prompt(me_name: str, platform: str, partner: str, group_size: int = 2,
-                  template: str = DEFAULT_TEMPLATE) -> str:
+def system_prompt(
+    me_name: str, platform: str, partner: str, group_size: int = 2, template: str = DEFAULT_TEMPLATE
+) -> str:
     """E.g. "You are Robin. Reply as Robin would in a WhatsApp chat with P3f2a (1:1)."
 
     `partner` is the pseudonymised name of the other person (or the group's); `group_size`
@@ -27,8 +29,12 @@ def system_prompt(me_name: str, platform: str, partner: str, group_size: int = 2
     """
     if platform not in CHAT_NOUNS:
         raise ValueError(f"unknown platform {platform!r} (known: {', '.join(CHAT_NOUNS)})")
-    values = {"me": me_name, "chat": CHAT_NOUNS[platform], "partner": partner,
-              "size": "1:1" if group_size <= 2 else f"group of {group_size}"}
+    values = {
+        "me": me_name,
+        "chat": CHAT_NOUNS[platform],
+        "partner": partner,
+        "size": "1:1" if group_size <= 2 else f"group of {group_size}",
+    }
     text = template
     for name in PLACEHOLDERS:  # plain replacement in this order, as the SQL does
         text = text.replace("{" + name + "}", values[name])

@@ -4,6 +4,7 @@ A run name comes from --run, a preset's name, `--set preset=...` or Dagster run 
 source, it must be a plain folder name whose folder sits directly under warehouse/models/. A folder
 is replaced only when it holds output of ours, so a mistyped name never deletes a user's files.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 from ingest.core.config import ConfigError
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-RUN_MARKER = ".ai-me-run"        # written when training claims a folder, before any checkpoint
+RUN_MARKER = ".ai-me-run"  # written when training claims a folder, before any checkpoint
 EXPORT_MARKER = ".ai-me-export"  # written into every export folder
 # A finished run holds run.json, an interrupted one checkpoints/ (older runs have no marker).
 _RUN_SIGNS = (RUN_MARKER, "run.json", "checkpoints")
@@ -21,8 +22,10 @@ _RUN_SIGNS = (RUN_MARKER, "run.json", "checkpoints")
 
 def check_run_name(name: str) -> str:
     if not RUN_NAME.fullmatch(name or "") or name in (".", "..", "base"):
-        raise ConfigError(f"run name {name!r} must be a plain folder name (letters, digits, . _ -, "
-                          f"not 'base'): it becomes warehouse/models/<run>")
+        raise ConfigError(
+            f"run name {name!r} must be a plain folder name (letters, digits, . _ -, "
+            f"not 'base'): it becomes warehouse/models/<run>"
+        )
     return name
 
 
@@ -59,5 +62,6 @@ def check_export_folder(out: Path, overwrite: bool) -> None:
         raise ConfigError(f"export --out {out}: not a folder")
     foreign = out.is_dir() and any(out.iterdir()) and not (out / EXPORT_MARKER).exists()
     if foreign and not overwrite:
-        raise ConfigError(f"export --out {out} is not empty and holds no earlier export; "
-                          f"pass --overwrite to replace what is there")
+        raise ConfigError(
+            f"export --out {out} is not empty and holds no earlier export; pass --overwrite to replace what is there"
+        )

@@ -4,6 +4,7 @@
 Stock templates of instruct models lack the markers, so a run names the family it uses; the
 template is saved with the run's tokenizer, and generation renders prompts with the same one.
 """
+
 from __future__ import annotations
 
 TINY_TOKENS = {"bos": "<|begin|>", "end": "<|end|>", "pad": "<|pad|>"}

@@ -7,14 +7,15 @@ the tokenizer with the training chat template, config.yaml (the resolved config)
 generate/export need), metrics.json, train_log.jsonl, loss_curve.png, README.md (model card) and
 checkpoints/ for --resume.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import datasets
 import torch
@@ -27,7 +28,6 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from ingest.core.config import ConfigError
-
 from training import card
 from training.base_models import resolve_base
 from training.config import TINY_BASE, TrainConfig, to_yaml
@@ -57,14 +57,15 @@ class RunResult:
 @dataclass
 class TrainingJob:
     """Everything `main` sets up before the first step; the tests inspect it."""
+
     cfg: TrainConfig
-    trainer: object          # trl.SFTTrainer
+    trainer: object  # trl.SFTTrainer
     tokenizer: object
-    base_model: str          # hub id or checkpoint folder the adapter applies to
+    base_model: str  # hub id or checkpoint folder the adapter applies to
     report: DataReport
     log: TrainingLog
     resume_from: str | None
-    me_name: str | None      # the user's name as the training prompts spell it
+    me_name: str | None  # the user's name as the training prompts spell it
 
 
 def main(cfg: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> RunResult:
@@ -74,7 +75,7 @@ def main(cfg: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> RunResu
     result = job.trainer.train(resume_from_checkpoint=job.resume_from)
     seconds = time.perf_counter() - started
     final_eval = _final_eval(job.trainer)
-    job.trainer.save_model(str(cfg.run_dir))   # adapter + tokenizer, main process only
+    job.trainer.save_model(str(cfg.run_dir))  # adapter + tokenizer, main process only
     metrics = _metrics(job, result, final_eval, seconds)
     if job.trainer.is_world_process_zero():
         _write_outputs(job, metrics)
@@ -116,15 +117,27 @@ def prepare(cfg: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Trai
     device = training_device(cfg.train.use_cpu)
     dtype = resolve_dtype(cfg.model.dtype, device)
     model = _load_base_model(base, cfg, dtype, state)
-    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=list(cfg.lora.target_modules), bias="none", task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     # Adapters in a bf16 base's dtype, as trl does for QLoRA: float32 adapters cast every layer's
     # input to float32 and back, a quarter of a CPU step.
     model = get_peft_model(model, lora, autocast_adapter_dtype=dtype != "bfloat16")
     log = TrainingLog(cfg.run_dir / "train_log.jsonl")
     extra = [EarlyStoppingCallback(cfg.train.early_stopping_patience)] if cfg.train.early_stopping_patience else []
-    trainer = SFTTrainer(model=model, args=args, train_dataset=fitted["train"], eval_dataset=fitted.get("val"),
-                         processing_class=tokenizer, callbacks=[log, *extra, *callbacks])
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=fitted["train"],
+        eval_dataset=fitted.get("val"),
+        processing_class=tokenizer,
+        callbacks=[log, *extra, *callbacks],
+    )
     if device == "cpu":
         score_labelled_positions_only(trainer.model.get_base_model())
     if cfg.train.compile:
@@ -140,22 +153,45 @@ def _sft_args(cfg: TrainConfig, has_eval: bool) -> SFTConfig:
     if t.early_stopping_patience and not has_eval:
         raise ConfigError("train.early_stopping_patience needs a validation split (warehouse/datasets/val.parquet)")
     return SFTConfig(
-        output_dir=str(cfg.run_dir / "checkpoints"), seed=t.seed, data_seed=t.seed,
-        num_train_epochs=t.epochs, max_steps=t.max_steps, learning_rate=t.learning_rate,
-        lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup if t.warmup < 1 else int(t.warmup),
-        weight_decay=t.weight_decay, per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
+        output_dir=str(cfg.run_dir / "checkpoints"),
+        seed=t.seed,
+        data_seed=t.seed,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup if t.warmup < 1 else int(t.warmup),
+        weight_decay=t.weight_decay,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
-        max_length=t.max_length, packing=t.packing, assistant_only_loss=True,
+        max_length=t.max_length,
+        packing=t.packing,
+        assistant_only_loss=True,
         pad_to_multiple_of=64 if t.compile and not t.packing else None,  # few shapes: few compilations
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
-        eval_strategy="steps" if has_eval else "no", eval_steps=t.eval_steps, eval_on_start=has_eval and not cfg.resume,
-        save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit,
-        load_best_model_at_end=bool(t.early_stopping_patience), metric_for_best_model="eval_loss",
-        greater_is_better=False, logging_strategy="steps", logging_steps=t.logging_steps, logging_first_step=True,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=t.eval_steps,
+        eval_on_start=has_eval and not cfg.resume,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=bool(t.early_stopping_patience),
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_strategy="steps",
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
         include_num_input_tokens_seen="non_padding",
-        bf16=t.bf16, fp16=False, use_cpu=t.use_cpu,
-        activation_checkpointing=t.gradient_checkpointing, activation_checkpointing_kwargs={"use_reentrant": False},
-        ddp_find_unused_parameters=False, report_to="none", dataloader_pin_memory=training_device(t.use_cpu) == "cuda", disable_tqdm=not sys.stderr.isatty(),
+        bf16=t.bf16,
+        fp16=False,
+        use_cpu=t.use_cpu,
+        activation_checkpointing=t.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        ddp_find_unused_parameters=False,
+        report_to="none",
+        dataloader_pin_memory=training_device(t.use_cpu) == "cuda",
+        disable_tqdm=not sys.stderr.isatty(),
     )
 
 
@@ -169,11 +205,14 @@ def _claim_run_dir(cfg: TrainConfig, state) -> str | None:
         return last
     if run_dir.exists() and any(run_dir.iterdir()):  # checked by every process, so all refuse together
         if not is_run(run_dir):
-            raise RunExistsError(f"{run_dir} holds files that are not a training run; refusing to delete them: "
-                                 f"pick another --run")
+            raise RunExistsError(
+                f"{run_dir} holds files that are not a training run; refusing to delete them: pick another --run"
+            )
         if not cfg.overwrite:
             what = "a finished run" if (run_dir / ADAPTER_FILE).exists() else "an unfinished run (use --resume)"
-            raise RunExistsError(f"{run_dir} already holds {what}; pass --overwrite to replace it or pick another --run")
+            raise RunExistsError(
+                f"{run_dir} already holds {what}; pass --overwrite to replace it or pick another --run"
+            )
     state.wait_for_everyone()  # every process checks before the main one writes its marker
     if state.is_main_process:
         replace_folder(run_dir, is_run, "a training run")
@@ -260,13 +299,19 @@ def _write_outputs(job: TrainingJob, metrics: dict) -> None:
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     # peft records the absolute folder it loaded; the warehouse may move, so record where it is inside.
     adapter_config = run_dir / "adapter_config.json"
-    adapter_config.write_text(json.dumps({**json.loads(adapter_config.read_text()),
-                                          "base_model_name_or_path": _base_display(job)}, indent=2))
-    run_info = {"base_model": _base_display(job), "base_source": cfg.model.base,
-                "chat_template": cfg.model.chat_template,
-                "end_of_turn": end_of_turn_token(cfg.model.chat_template, job.tokenizer),
-                "me_name": job.me_name, "system_prompt": cfg.system_prompt,
-                "dtype": cfg.model.dtype, "load_in_4bit": cfg.model.load_in_4bit}
+    adapter_config.write_text(
+        json.dumps({**json.loads(adapter_config.read_text()), "base_model_name_or_path": _base_display(job)}, indent=2)
+    )
+    run_info = {
+        "base_model": _base_display(job),
+        "base_source": cfg.model.base,
+        "chat_template": cfg.model.chat_template,
+        "end_of_turn": end_of_turn_token(cfg.model.chat_template, job.tokenizer),
+        "me_name": job.me_name,
+        "system_prompt": cfg.system_prompt,
+        "dtype": cfg.model.dtype,
+        "load_in_4bit": cfg.model.load_in_4bit,
+    }
     (run_dir / "run.json").write_text(json.dumps(run_info, indent=2))
     plot_losses(read_log(run_dir / "train_log.jsonl"), run_dir / "loss_curve.png", f"ai-me {cfg.run_name}")
     (run_dir / "README.md").write_text(card.model_card(cfg, metrics))

@@ -4,6 +4,7 @@ Looked up as --config PATH, else $AI_ME_CONFIG, else ./ai_me.toml; with none, de
 $AI_ME_WAREHOUSE overrides the warehouse root. Unknown keys and wrong values are errors that
 name the key, so a typo never silently falls back to a default.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,8 @@ class MeConfig:
 
 # [exports]: a list of paths per platform of the platform table.
 ExportsConfig = dataclasses.make_dataclass(
-    "ExportsConfig", [(name, tuple[str, ...], field(default=())) for name in PLATFORMS], frozen=True)
+    "ExportsConfig", [(name, tuple[str, ...], field(default=())) for name in PLATFORMS], frozen=True
+)
 
 
 @dataclass(frozen=True)
@@ -44,33 +46,33 @@ class WarehouseConfig:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    timezone: str = "UTC"       # zone of exports that carry local times (WhatsApp)
-    date_order: str = "auto"    # auto | dmy | mdy | ymd
+    timezone: str = "UTC"  # zone of exports that carry local times (WhatsApp)
+    date_order: str = "auto"  # auto | dmy | mdy | ymd
 
 
 @dataclass(frozen=True)
 class FiltersConfig:
-    languages: tuple[str, ...] = ()   # ISO 639-1 codes to keep; empty keeps all
+    languages: tuple[str, ...] = ()  # ISO 639-1 codes to keep; empty keeps all
     min_chars: int = 2
     dedup_tolerance_seconds: int = 60  # same conversation, sender and text this close: one message
 
 
 @dataclass(frozen=True)
 class SplitConfig:
-    strategy: str = "time"      # time | conversation
+    strategy: str = "time"  # time | conversation
     val_fraction: float = 0.1
     test_fraction: float = 0.1
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    context_turns: int = 6            # previous turns of the session before each reply of mine
-    session_gap_hours: float = 6.0    # silence that starts a new session
-    turn_gap_minutes: float = 30.0    # one sender's messages closer than this merge into one turn
-    token_budget: int = 1024          # per example (about 4 characters a token); context is cut, never the reply
+    context_turns: int = 6  # previous turns of the session before each reply of mine
+    session_gap_hours: float = 6.0  # silence that starts a new session
+    turn_gap_minutes: float = 30.0  # one sender's messages closer than this merge into one turn
+    token_budget: int = 1024  # per example (about 4 characters a token); context is cut, never the reply
     # Placeholders: {me}, {chat} (e.g. "a WhatsApp chat"), {partner}, {size} ("1:1" or "group of N").
     system_prompt: str = "You are {me}. Reply as {me} would in {chat} with {partner} ({size})."
-    min_train_examples: int = 100     # fewer replies of mine in the train split: dbt warns (too few to learn a style)
+    min_train_examples: int = 100  # fewer replies of mine in the train split: dbt warns (too few to learn a style)
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,7 @@ def _build(cls, data: Any, where: str):
     known = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ConfigError(f"unknown key {where + '.' if where else ''}{unknown[0]} "
-                          f"(known: {', '.join(known)})")
+        raise ConfigError(f"unknown key {where + '.' if where else ''}{unknown[0]} (known: {', '.join(known)})")
     kwargs = {}
     for name, value in data.items():
         f = known[name]
@@ -199,7 +200,9 @@ def _validate(cfg: Config) -> Config:
     try:
         cfg.dataset.system_prompt.format(me="", chat="", partner="", size="")
     except (KeyError, IndexError, ValueError) as e:
-        raise ConfigError(f"dataset.system_prompt: placeholders are {{me}}, {{chat}}, {{partner}}, {{size}} ({e!r})") from None
+        raise ConfigError(
+            f"dataset.system_prompt: placeholders are {{me}}, {{chat}}, {{partner}}, {{size}} ({e!r})"
+        ) from None
     return cfg
 
 

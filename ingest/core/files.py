@@ -1,12 +1,13 @@
 """Files the pipeline writes: owner-only folders, and the temp-name-then-rename that makes a
 write atomic, so a reader (or a crash) never meets half a file."""
+
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def private_dir(path: Path) -> Path:

@@ -1,4 +1,5 @@
 """Who "me" is: matching senders against the configured names, emails and phone numbers."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +11,7 @@ _PHONE_CHARS = re.compile(r"^[\s+()\-.\d\u00a0\u202f\u2011\u200e\u200f\u202a-\u2
 
 def norm_name(name: str) -> str:
     """Case, whitespace, bidi marks, `~` and emoji/symbols ignored (as WhatsApp and Meta vary them)."""
-    kept = [c for c in unicodedata.normalize("NFKC", name)
-            if unicodedata.category(c)[0] in "LNM" or c.isspace()]
+    kept = [c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c)[0] in "LNM" or c.isspace()]
     return " ".join("".join(kept).casefold().split())
 
 

@@ -1,4 +1,5 @@
 """One lock per warehouse: ingests share it, `ai-me purge` deletes only while holding it alone."""
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ names one of its conversations, and where its ingester lives. Ingesters are impo
 one broken parser never blocks the others and the CLI starts without loading any of them.
 docs/adding-a-platform.md lists what else a new platform needs.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -21,9 +22,9 @@ MEDIA = ("chat", "email")
 @dataclass(frozen=True)
 class Platform:
     name: str
-    medium: str      # chat | email
-    chat_noun: str   # {chat} in the system prompt: "a WhatsApp chat"
-    ingester: str    # "module:attribute" of its Ingester
+    medium: str  # chat | email
+    chat_noun: str  # {chat} in the system prompt: "a WhatsApp chat"
+    ingester: str  # "module:attribute" of its Ingester
 
 
 TABLE: tuple[Platform, ...] = (

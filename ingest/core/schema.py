@@ -3,21 +3,30 @@
 Every ingester lands exactly these columns; derived fields (lang, partner_id, turn_role, ...)
 are computed downstream in the dbt `messages` mart.
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
 
 # content_type values. `text` is ordinary writing; everything else is filtered or used as context.
 CONTENT_TYPES = (
-    "text",      # a message someone wrote
-    "photo", "video", "audio", "sticker", "gif", "file", "contact", "location",  # media
-    "link",      # a share of a URL (Meta shares)
-    "system",    # group created, member added, encryption notice, ...
+    "text",  # a message someone wrote
+    "photo",
+    "video",
+    "audio",
+    "sticker",
+    "gif",
+    "file",
+    "contact",
+    "location",  # media
+    "link",  # a share of a URL (Meta shares)
+    "system",  # group created, member added, encryption notice, ...
     "reaction",  # "Liked a message", "Reacted 😂 to your message"
-    "call",      # voice/video calls, missed calls
-    "deleted",   # unsent / "This message was deleted"
-    "poll", "view_once",
-    "email",     # an email body (Gmail)
+    "call",  # voice/video calls, missed calls
+    "deleted",  # unsent / "This message was deleted"
+    "poll",
+    "view_once",
+    "email",  # an email body (Gmail)
     "calendar",  # calendar invites
 )
 DIRECTIONS = ("inbound", "outbound")
@@ -27,16 +36,31 @@ REACTION_TYPE = pa.struct([("actor", pa.string()), ("reaction", pa.string())])
 # (name, type, nullable, description) — the single source of truth for docs and dbt.
 COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("platform", pa.string(), False, "Source platform: a name of ingest/core/platforms.py."),
-    ("conversation_id", pa.string(), False, "Stable id of the chat/thread across re-exports (Gmail: X-GM-THRID or derived)."),
+    (
+        "conversation_id",
+        pa.string(),
+        False,
+        "Stable id of the chat/thread across re-exports (Gmail: X-GM-THRID or derived).",
+    ),
     ("message_id", pa.string(), False, "Stable id of the message across re-exports (Gmail: Message-ID)."),
     ("timestamp_ms", pa.int64(), False, "When the message was sent, UTC epoch milliseconds."),
-    ("sender", pa.string(), True, "Sender as shown in the export (display name, phone or address); null for system lines."),
+    (
+        "sender",
+        pa.string(),
+        True,
+        "Sender as shown in the export (display name, phone or address); null for system lines.",
+    ),
     ("direction", pa.string(), False, "outbound when the sender is me (per config), else inbound."),
     ("participants", pa.list_(pa.string()), False, "Everyone seen in the conversation, in the export's spelling."),
     ("body_raw", pa.string(), True, "The message as exported, decoded (email: full decoded body incl. quotes)."),
     ("body_text", pa.string(), True, "What the sender actually wrote: markers, quotes and signatures removed."),
     ("subject", pa.string(), True, "Email subject; null elsewhere."),
-    ("reply_to_message_id", pa.string(), True, "message_id this one answers, when the export says so (email In-Reply-To)."),
+    (
+        "reply_to_message_id",
+        pa.string(),
+        True,
+        "message_id this one answers, when the export says so (email In-Reply-To).",
+    ),
     ("content_type", pa.string(), False, "One of CONTENT_TYPES."),
     ("conversation_title", pa.string(), True, "Chat name or group title as exported."),
     ("labels", pa.list_(pa.string()), True, "Gmail labels (X-Gmail-Labels); null elsewhere."),

@@ -7,6 +7,7 @@ whose fingerprint is in neither. So `make dev` on a warehouse that `make demo` o
 just filled lands nothing again, and neither does one after a purge, which keeps this file (hashes
 only: no name or text).
 """
+
 from __future__ import annotations
 
 import hashlib

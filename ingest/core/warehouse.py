@@ -1,17 +1,18 @@
 """The warehouse's layout: every folder and file the stages share, named in one place.
 
-    raw/<platform>/<export_id>.parquet   landed messages (ingest)
-    rejects/<platform>/<export_id>.parquet  what could not be parsed, with the reason
-    enrich/text_lang/                    the language cache (transform, before dbt)
-    ai_me.duckdb                         the dbt models
-    dbt/                                 dbt's target and logs (may quote data)
-    datasets/{train,val,test}.parquet    training examples, counts.json
-    models/<run>/, models/base/          training runs; local base models
-    secrets/pseudonym.key                the pseudonym key
-    .dagster/                            Dagster's run history (make dev, make demo)
-    .cache/                              the Hugging Face datasets cache
-    exports_seen.json                    the new_exports sensor's fingerprints
+raw/<platform>/<export_id>.parquet   landed messages (ingest)
+rejects/<platform>/<export_id>.parquet  what could not be parsed, with the reason
+enrich/text_lang/                    the language cache (transform, before dbt)
+ai_me.duckdb                         the dbt models
+dbt/                                 dbt's target and logs (may quote data)
+datasets/{train,val,test}.parquet    training examples, counts.json
+models/<run>/, models/base/          training runs; local base models
+secrets/pseudonym.key                the pseudonym key
+.dagster/                            Dagster's run history (make dev, make demo)
+.cache/                              the Hugging Face datasets cache
+exports_seen.json                    the new_exports sensor's fingerprints
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

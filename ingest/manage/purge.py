@@ -22,11 +22,13 @@ What each flag removes (paths relative to the warehouse root):
              and datasets were made with the old key, so rotating implies --warehouse --datasets;
              `ai-me transform` rebuilds both from raw/ with the new key.
 
-Not touched: secrets/ (except by --rotate-key), .lock (the warehouse lock, empty), samples/ (fictional demo exports), your exports,
+Not touched: secrets/ (except by --rotate-key), .lock (the warehouse lock, empty), samples/ (fictional
+demo exports), your exports,
 exports_seen.json (the new_exports sensor's hashes of your exports' paths, sizes and times: with it,
 the next `make dev` does not land again what was purged; only new or changed exports), anything
 outside the warehouse. Symbolic links are removed as links, never followed.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,19 +42,39 @@ from ingest.transform.pseudonyms import key_path, rotate_key
 
 # Files in a run folder that loading the adapter needs (peft + transformers file names; run.json
 # for `ai-me generate`/`serve`), plus its config, card and numbers: none holds message text.
-ADAPTER_FILES = {"adapter_model.safetensors", "adapter_model.bin", "adapter_config.json",
-                 "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                 "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json",
-                 "run.json", "config.yaml", "README.md", "metrics.json"}
+ADAPTER_FILES = {
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+    "adapter_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "run.json",
+    "config.yaml",
+    "README.md",
+    "metrics.json",
+}
 _SHOW_PATHS = 6  # per category in the summary
 CATEGORIES = ("raw", "warehouse", "datasets", "models")
-WAREHOUSE_SIGNS = ("secrets/pseudonym.key", "ai_me.duckdb", "raw", "datasets/counts.json", ".dagster/dagster.yaml",
-                   "exports_seen.json")
+WAREHOUSE_SIGNS = (
+    "secrets/pseudonym.key",
+    "ai_me.duckdb",
+    "raw",
+    "datasets/counts.json",
+    ".dagster/dagster.yaml",
+    "exports_seen.json",
+)
 
 
 @dataclass
 class Plan:
     """What a purge deletes: top-level paths (files, links or folders) with their file counts and bytes."""
+
     root: Path
     targets: list[tuple[str, Path, int, int]] = field(default_factory=list)  # (category, path, files, bytes)
     files: int = 0
@@ -110,8 +132,15 @@ def _measure(path: Path) -> tuple[int, int]:
     return files, size
 
 
-def plan(root: Path, raw: bool = False, warehouse: bool = False, datasets: bool = False, models: bool = False,
-         keep_adapter: bool = False, rotate_key: bool = False) -> Plan:
+def plan(
+    root: Path,
+    raw: bool = False,
+    warehouse: bool = False,
+    datasets: bool = False,
+    models: bool = False,
+    keep_adapter: bool = False,
+    rotate_key: bool = False,
+) -> Plan:
     root = Path(root).resolve()
     p = Plan(root, rotate_key=rotate_key)
     if rotate_key:  # old pseudonyms live in the database and datasets: they go with the old key
@@ -180,7 +209,11 @@ def _local_base(run: Path, models: Path) -> set[Path]:
 
 def is_warehouse(root: Path) -> bool:
     """Whether `root` is empty or holds something only ai-me writes: purge refuses any other folder."""
-    return not any(root.iterdir()) or any((root / sign).exists() for sign in WAREHOUSE_SIGNS) or any(root.glob("models/*/run.json"))
+    return (
+        not any(root.iterdir())
+        or any((root / sign).exists() for sign in WAREHOUSE_SIGNS)
+        or any(root.glob("models/*/run.json"))
+    )
 
 
 def execute(p: Plan) -> None:

@@ -1,4 +1,5 @@
 """What is in the warehouse: row counts per layer, read from metadata (no message text)."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,7 @@ def duckdb_tables(db: Path) -> list[tuple[str, str, int]]:
     import duckdb
 
     with duckdb.connect(str(db), read_only=True) as con:
-        names = con.execute("select table_schema, table_name from information_schema.tables "
-                            "order by 1, 2").fetchall()
+        names = con.execute("select table_schema, table_name from information_schema.tables order by 1, 2").fetchall()
         return [(s, t, con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]) for s, t in names]
 
 
@@ -50,6 +50,8 @@ def _run_line(run_dir: Path) -> str:
     evaluation = run_dir / "eval" / "metrics.json"
     if evaluation.exists():
         e = json.loads(evaluation.read_text())
-        line += (f"; perplexity base {e['base']['perplexity']:.2f} -> tuned {e['tuned']['perplexity']:.2f}, "
-                 f"report {evaluation.parent / 'report.html'}")
+        line += (
+            f"; perplexity base {e['base']['perplexity']:.2f} -> tuned {e['tuned']['perplexity']:.2f}, "
+            f"report {evaluation.parent / 'report.html'}"
+        )
     return line

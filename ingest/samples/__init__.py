@@ -5,6 +5,7 @@ ai_me.toml pointing at them. Same (messages, seed, platforms) -> byte-identical 
 randomness comes from random.Random seeded per platform/conversation with strings, times start
 at a fixed date, and everything is streamed to disk so memory stays flat for a million messages.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,11 @@ import multiprocessing
 import os
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ingest.core.platforms import PLATFORMS
 from ingest.samples import gmail, meta, whatsapp
@@ -26,15 +27,15 @@ from ingest.samples.persona import ME_EMAILS, ME_NAMES, ME_PHONE, split
 __all__ = ["PLATFORMS", "SampleSummary", "generate", "zip_export"]
 
 SHARES = {"whatsapp": 45, "instagram": 15, "messenger": 15, "gmail": 25}
-COST = {"whatsapp": 1.0, "instagram": 1.3, "messenger": 1.2, "gmail": 6.5}   # CPU per message, relative
+COST = {"whatsapp": 1.0, "instagram": 1.3, "messenger": 1.2, "gmail": 6.5}  # CPU per message, relative
 assert list(SHARES) == list(COST) == list(PLATFORMS), "every platform of the table has a sample export"
 CONFIG_NAME = "ai_me.toml"
-PARALLEL_FROM = 50_000   # below this a process pool costs more than it saves
+PARALLEL_FROM = 50_000  # below this a process pool costs more than it saves
 
 
 @dataclass
 class SampleSummary:
-    counts: dict[str, int]                     # records written per platform (system lines included)
+    counts: dict[str, int]  # records written per platform (system lines included)
     files: list[Path] = field(default_factory=list)
     config_path: Path | None = None
 
@@ -58,9 +59,16 @@ def _plan(platform: str, root: Path, n: int, seed: int):
     return meta.plan(platform, root, n, seed)
 
 
-def generate(out_dir: Path, messages: int = 5000, seed: int = 7, platforms: Sequence[str] | None = None,
-             progress: Callable[[int], None] | None = None, *, workers: int | None = None,
-             preset: str | None = None) -> SampleSummary:
+def generate(
+    out_dir: Path,
+    messages: int = 5000,
+    seed: int = 7,
+    platforms: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    *,
+    workers: int | None = None,
+    preset: str | None = None,
+) -> SampleSummary:
     """Write `messages` records in total, split whatsapp 45 / instagram 15 / messenger 15 / gmail 25
     (renormalised over `platforms`). `progress(k)` receives increments that sum to `messages`.
     `preset` goes into the config's [training] section (none: the default preset).
@@ -87,7 +95,7 @@ def generate(out_dir: Path, messages: int = 5000, seed: int = 7, platforms: Sequ
         workers = min(os.cpu_count() or 1, 8) if messages >= PARALLEL_FROM else 1
     results = _run(jobs, tick, workers)
     files: list[Path] = []
-    for span, finish in plans:     # each platform's finishing step gets its jobs' files
+    for span, finish in plans:  # each platform's finishing step gets its jobs' files
         written = [p for i in span for p in results[i]]
         files += finish(written) if finish else written
     return SampleSummary(counts=counts, files=files, config_path=write_config(out_dir, chosen, preset))
@@ -105,10 +113,10 @@ def _run(jobs: list[tuple], tick: Callable[[int], None], workers: int) -> list[l
     if workers > 1 and len(jobs) > 1 and sys.platform.startswith("linux"):
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)   # 3.12+: fork with threads alive
+                warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads alive
                 ctx = multiprocessing.get_context("fork")
                 with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
-                    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0])   # costliest first
+                    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0])  # costliest first
                     futures = {pool.submit(jobs[i][2], *jobs[i][3], None): i for i in order}
                     results: list = [None] * len(jobs)
                     for fut in as_completed(futures):
@@ -117,10 +125,10 @@ def _run(jobs: list[tuple], tick: Callable[[int], None], workers: int) -> list[l
                         tick(jobs[i][1])
                         reported += jobs[i][1]
                     return results
-        except (OSError, AssertionError, BrokenProcessPool):   # e.g. inside a daemonic process
+        except (OSError, AssertionError, BrokenProcessPool):  # e.g. inside a daemonic process
             pass
 
-    def resumed(k: int) -> None:   # after a broken pool, skip what was already reported
+    def resumed(k: int) -> None:  # after a broken pool, skip what was already reported
         nonlocal reported
         skip = min(k, reported)
         reported -= skip
@@ -141,10 +149,16 @@ def _toml_list(items: Sequence[str]) -> str:
 
 
 def write_config(out_dir: Path, platforms: Sequence[str], preset: str | None = None) -> Path:
-    lines = ["# Written by `ai-me sample-data` for the fictional user Robin Vale.", "", "[me]",
-             f"names = {_toml_list(ME_NAMES)}", f"emails = {_toml_list(ME_EMAILS)}",
-             f"phones = {_toml_list([ME_PHONE])}",
-             "", "[exports]"]
+    lines = [
+        "# Written by `ai-me sample-data` for the fictional user Robin Vale.",
+        "",
+        "[me]",
+        f"names = {_toml_list(ME_NAMES)}",
+        f"emails = {_toml_list(ME_EMAILS)}",
+        f"phones = {_toml_list([ME_PHONE])}",
+        "",
+        "[exports]",
+    ]
     lines += [f"{p} = {_toml_list([export_path(out_dir, p).as_posix()])}" for p in platforms]
     lines += ["", "[ingest]", 'timezone = "Europe/London"', ""]
     if preset:

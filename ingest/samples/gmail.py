@@ -6,19 +6,20 @@ RFC 2047 names and subjects, quoted-printable and base64 parts, non-UTF-8 charse
 reply history in Gmail, Outlook, Apple and German styles, signatures, newsletters, a calendar
 invite, a PDF attachment, spam and Hangouts chat. Threads are built one at a time.
 """
+
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 import functools
 import html
 import itertools
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from random import Random
-from typing import Callable
 
 from ingest.samples.persona import BASE_TS, ME_EMAILS, ME_NAME, PEOPLE, ROBIN, Person, Voice, uk_offset
 
@@ -27,18 +28,33 @@ ME = Person("robin", ME_NAME, ROBIN, ME_EMAILS[0])
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_LONG_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-                "October", "November", "December")
-TINY_PDF = (b"%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n2 0 obj <</Type /Pages /Kids [] "
-            b"/Count 0>> endobj\ntrailer <</Root 1 0 R>>\n%%EOF\n")
+_LONG_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+TINY_PDF = (
+    b"%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n2 0 obj <</Type /Pages /Kids [] "
+    b"/Count 0>> endobj\ntrailer <</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 # --- dates and header encoding -----------------------------------------------------------------
 
+
 def _offset(p: Person, ts: int) -> int:
     if p.utc_offset is None:
         return uk_offset(ts)
-    if p.utc_offset == 3600:            # central Europe: UK + 1h all year (same switch instants)
+    if p.utc_offset == 3600:  # central Europe: UK + 1h all year (same switch instants)
         return uk_offset(ts) + 3600
     return p.utc_offset
 
@@ -58,7 +74,7 @@ def _gmtime(t: float) -> tuple[int, int, int, int, int, int, int]:
     return (*d, h, rem // 60, rem % 60)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _zone(off: int) -> str:
     a = abs(off)
     return f"{'-' if off < 0 else '+'}{a // 3600:02d}{a % 3600 // 60:02d}"
@@ -75,9 +91,11 @@ def _day_text(day: int, style: int) -> str:
     text = _DAY_TEXT.get((day, style))
     if text is None:
         y, mo, d, wd = _gmtime(day * 86400)[:4]
-        text = _DAY_TEXT[(day, style)] = (f"{_DAYS[wd]}, {d} {_MONTHS[mo - 1]} {y} ",
-                                          f"{_DAYS[wd]}, {d:02d} {_MONTHS[mo - 1]} {y} ",
-                                          f"{_DAYS[wd]} {_MONTHS[mo - 1]} {d:02d} ")[style]
+        text = _DAY_TEXT[(day, style)] = (
+            f"{_DAYS[wd]}, {d} {_MONTHS[mo - 1]} {y} ",
+            f"{_DAYS[wd]}, {d:02d} {_MONTHS[mo - 1]} {y} ",
+            f"{_DAYS[wd]} {_MONTHS[mo - 1]} {d:02d} ",
+        )[style]
     return text
 
 
@@ -113,7 +131,7 @@ def _b_words(s: str) -> str:
     return "\n ".join(f"=?UTF-8?B?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words)
 
 
-@functools.lru_cache(maxsize=1024)     # names and subjects repeat; encoding them is per-byte Python
+@functools.lru_cache(maxsize=1024)  # names and subjects repeat; encoding them is per-byte Python
 def _header_text(s: str) -> str:
     if s.isascii():
         return s
@@ -137,13 +155,13 @@ def _addr(p: Person) -> str:
 
 # --- MIME entities: (header lines, body) -------------------------------------------------------
 
-Entity = tuple[str, str]   # (header lines joined by "\n", encoded body)
+Entity = tuple[str, str]  # (header lines joined by "\n", encoded body)
 
 
 def _b64(data: bytes) -> str:
     """base64 in 76-character lines (base64.encodebytes loops in Python per 57 bytes: slow)."""
     b = binascii.b2a_base64(data, newline=False).decode("ascii")
-    return "\n".join([b[i:i + 76] for i in range(0, len(b), 76)]) + "\n"
+    return "\n".join([b[i : i + 76] for i in range(0, len(b), 76)]) + "\n"
 
 
 def _qp_plain(text: str, wrap: bool = True) -> str | None:
@@ -157,8 +175,9 @@ def _qp_plain(text: str, wrap: bool = True) -> str | None:
         return text
     if not wrap:
         return None
-    return "\n".join([ln if len(ln) <= 76 else "=\n".join([ln[i:i + 75] for i in range(0, len(ln), 75)])
-                      for ln in lines])
+    return "\n".join(
+        [ln if len(ln) <= 76 else "=\n".join([ln[i : i + 75] for i in range(0, len(ln), 75)]) for ln in lines]
+    )
 
 
 def _text(text: str, subtype: str = "plain", charset: str = "UTF-8", cte: str = "quoted-printable") -> Entity:
@@ -173,7 +192,7 @@ def _text(text: str, subtype: str = "plain", charset: str = "UTF-8", cte: str = 
         cte = "base64"
     try:
         data = text.encode(charset)
-    except UnicodeEncodeError:      # e.g. a latin-1 mail quoting an emoji: clients switch to UTF-8
+    except UnicodeEncodeError:  # e.g. a latin-1 mail quoting an emoji: clients switch to UTF-8
         charset, data = "UTF-8", text.encode("utf-8")
     if cte == "quoted-printable":
         body = _qp_plain(text) or binascii.b2a_qp(data).decode("ascii")
@@ -184,13 +203,13 @@ def _text(text: str, subtype: str = "plain", charset: str = "UTF-8", cte: str = 
     return _part_headers(subtype, charset, cte), body
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _part_headers(subtype: str, charset: str, cte: str) -> str:
     return f'Content-Type: text/{subtype}; charset="{charset}"\nContent-Transfer-Encoding: {cte}'
 
 
 def _multipart(subtype: str, parts: list[Entity], rng: Random) -> Entity:
-    b = f"000000000000{rng.getrandbits(56):014x}"    # Gmail-style boundary
+    b = f"000000000000{rng.getrandbits(56):014x}"  # Gmail-style boundary
     body = "".join([f"--{b}\n{h}\n\n{p}\n" for h, p in parts]) + f"--{b}--\n"
     return f'Content-Type: multipart/{subtype}; boundary="{b}"', body
 
@@ -198,14 +217,19 @@ def _multipart(subtype: str, parts: list[Entity], rng: Random) -> Entity:
 def _html(new: str, quote_attr: str = "", quoted: str = "") -> str:
     out = '<div dir="ltr">' + html.escape(new, quote=False).replace("\n", "<br>\n") + "</div>"
     if quoted:
-        out += ('<br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">' + html.escape(quote_attr) +
-                '<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px '
-                'solid rgb(204,204,204);padding-left:1ex">' + html.escape(quoted, quote=False).replace("\n", "<br>\n") +
-                "</blockquote></div>")
+        out += (
+            '<br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">'
+            + html.escape(quote_attr)
+            + '<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px '
+            'solid rgb(204,204,204);padding-left:1ex">'
+            + html.escape(quoted, quote=False).replace("\n", "<br>\n")
+            + "</blockquote></div>"
+        )
     return out + "\n"
 
 
 # --- message ids -------------------------------------------------------------------------------
+
 
 def _gmail_id(rng: Random) -> str:
     token = binascii.b2a_base64(rng.getrandbits(240).to_bytes(30, "big"), newline=False).decode("ascii")
@@ -228,6 +252,7 @@ def _bulk_id(rng: Random) -> str:
 
 # --- composing texts ---------------------------------------------------------------------------
 
+
 def _sentences(v: Voice, r, k: int) -> str:
     """k plain sentences: in email, partners drop their chat openers and emoji closers."""
     b = v.bodies
@@ -240,12 +265,16 @@ def _compose(who: Person, to: Person, r, from_next: bool = False) -> tuple[str, 
     v = who.voice
     if who is ME:
         greet = ("hey " + first.lower() + "!!", "hi " + first.lower(), "hiya", first.lower() + "!!")[int(r() * 4)]
-        body = f"{greet}\n\n" + "\n".join(v.text(r) for _ in range(1 + int(r() * 3))) + "\n\n" + \
-               ("thanks!! x", "speak soon", "r x", "ok thats all haha")[int(r() * 4)]
+        body = (
+            f"{greet}\n\n"
+            + "\n".join(v.text(r) for _ in range(1 + int(r() * 3)))
+            + "\n\n"
+            + ("thanks!! x", "speak soon", "r x", "ok thats all haha")[int(r() * 4)]
+        )
         sig = ("\n\n-- \nRobin Vale\nValeworks", "\n\nSent from my iPhone", "", "")[int(r() * 4)]
     elif who.key == "alex":
         body = f"Dear {first},\n\n{_sentences(v, r, 2 + int(r() * 3))}"
-        if from_next:   # a body line starting with "From " must be escaped as ">From " in mbox
+        if from_next:  # a body line starting with "From " must be escaped as ">From " in mbox
             body += "\n\nFrom next Monday the office will open at 8:30."
         body += f"\n\n{_sentences(v, r, 1 + int(r() * 2))}"
         sig = "\n\nKind regards,\nAlex Morgan\nSenior Partner | Morgan & Hale LLP\n+1 415 555 0134"
@@ -271,23 +300,24 @@ def _quote(text: str) -> str:
 def _gmail_attr(p: Person, ts: int, off: int, r) -> str:
     """Gmail's attribution line, in the replier's local time."""
     y, mo, d, wd, h, mi, sec = _gmtime(ts + off)
-    line = (f"On {_DAYS[wd]}, {d} {_MONTHS[mo - 1]} {y} at "
-            f"{h:02d}:{mi:02d}, {p.name} <{p.email}>")
-    return line + ("\nwrote:" if r() < 0.4 else " wrote:")   # long attributions wrap in plain text
+    line = f"On {_DAYS[wd]}, {d} {_MONTHS[mo - 1]} {y} at {h:02d}:{mi:02d}, {p.name} <{p.email}>"
+    return line + ("\nwrote:" if r() < 0.4 else " wrote:")  # long attributions wrap in plain text
 
 
 # --- one mbox message --------------------------------------------------------------------------
 
-def _mbox_message(rng: Random, ts: int, thrid: int, labels: str, headers: str | list[str],
-                  entity: Entity) -> tuple[str, int]:
+
+def _mbox_message(
+    rng: Random, ts: int, thrid: int, labels: str, headers: str | list[str], entity: Entity
+) -> tuple[str, int]:
     """The message text (From_ line to trailing blank line) and its thread id (X-GM-THRID: the
     X-GM-MSGID of the thread's first message). `headers`: lines, or one string of them."""
-    msgid = (ts * 1000 << 20) | rng.getrandbits(20)     # Gmail ids are time-ordered 64-bit ints
+    msgid = (ts * 1000 << 20) | rng.getrandbits(20)  # Gmail ids are time-ordered 64-bit ints
     thrid = thrid or msgid
     if not isinstance(headers, str):
         headers = "\n".join(headers)
     text = headers + "\n" + entity[0] + "\n\n" + entity[1]
-    if "\nFrom " in text:                               # mboxo: body lines never start with "From "
+    if "\nFrom " in text:  # mboxo: body lines never start with "From "
         text = text.replace("\nFrom ", "\n>From ")
     return (f"From {msgid}@xxx {_from_line_date(ts)}\nX-GM-THRID: {thrid}\nX-Gmail-Labels: {labels}\n{text}\n"), thrid
 
@@ -300,7 +330,7 @@ _SUBJECTS = {
 _INBOX = ("Inbox,Important,Opened", "Inbox,Opened", "Important,Opened,Category Personal", "Opened,Category Personal")
 
 
-_REPLY_PREFIX = {"alex": "RE: ", "lukas": "AW: "}   # Outlook and German clients; everyone else "Re: "
+_REPLY_PREFIX = {"alex": "RE: ", "lukas": "AW: "}  # Outlook and German clients; everyone else "Re: "
 _DELIVERED = f"Delivered-To: {ME.email}\n"
 
 
@@ -310,12 +340,14 @@ def _conversation(rng: Random, start: int, k: int, partner: Person, kind: str, f
     r = rng.random
     subjects = _SUBJECTS[kind]
     subject = subjects[int(r() * len(subjects))]
-    from_to = {ME.key: f"From: {_addr(ME)}\nTo: {_addr(partner)}",
-               partner.key: f"From: {_addr(partner)}\nTo: {_addr(ME)}"}
+    from_to = {
+        ME.key: f"From: {_addr(ME)}\nTo: {_addr(partner)}",
+        partner.key: f"From: {_addr(partner)}\nTo: {_addr(ME)}",
+    }
     robin_first = r() < 0.4
     out: list[str] = []
     thrid = 0
-    prev = None      # (who, ts, own text, own text + one level of history, Message-ID)
+    prev = None  # (who, ts, own text, own text + one level of history, Message-ID)
     refs = ""
     ts = start
     for j in range(k):
@@ -332,74 +364,107 @@ def _conversation(rng: Random, start: int, k: int, partner: Person, kind: str, f
             msg_id = _gmail_id(rng)
         if prev is None:
             subject_line = f"Subject: {_header_text(subject)}"
-        else:            # a reply: signature, then attribution and the quoted history
+        else:  # a reply: signature, then attribution and the quoted history
             p_who, p_ts, p_own, p_short, p_id = prev
-            quoted = p_short   # history nests two levels deep, not the whole thread (size, speed)
+            quoted = p_short  # history nests two levels deep, not the whole thread (size, speed)
             y, mo, d, wd, h, mi, sec = _gmtime(p_ts + _offset(who, p_ts))
-            if who.key == "alex":    # Outlook: a header block and no ">" prefixes
-                sent = (f"{_LONG_DAYS[wd]}, {_LONG_MONTHS[mo - 1]} {d}, {y} "
-                        f"{h % 12 or 12}:{mi:02d} {'AM' if h < 12 else 'PM'}")
+            if who.key == "alex":  # Outlook: a header block and no ">" prefixes
+                sent = (
+                    f"{_LONG_DAYS[wd]}, {_LONG_MONTHS[mo - 1]} {d}, {y} "
+                    f"{h % 12 or 12}:{mi:02d} {'AM' if h < 12 else 'PM'}"
+                )
                 block = "-----Original Message-----" if r() < 0.5 else "_" * 32
-                attr = (f"{block}\nFrom: {p_who.name} <{p_who.email}>\nSent: {sent}\n"
-                        f"To: {to.name} <{to.email}>\nSubject: {subject}")
+                attr = (
+                    f"{block}\nFrom: {p_who.name} <{p_who.email}>\nSent: {sent}\n"
+                    f"To: {to.name} <{to.email}>\nSubject: {subject}"
+                )
                 full += f"\n\n{attr}\n\n{quoted}"
                 short += f"\n\n{attr}\n\n{p_own}"
             else:
                 if who.key == "lukas":
                     attr = f"Am {d:02d}.{mo:02d}.{y} um {h:02d}:{mi:02d} schrieb {p_who.name} <{p_who.email}>:"
                 elif sig.endswith("iPhone"):
-                    attr = (f"On {d} {_MONTHS[mo - 1]} {y}, at {h:02d}:{mi:02d}, "
-                            f"{p_who.name} <{p_who.email}> wrote:")
+                    attr = f"On {d} {_MONTHS[mo - 1]} {y}, at {h:02d}:{mi:02d}, {p_who.name} <{p_who.email}> wrote:"
                 else:
                     attr = _gmail_attr(p_who, p_ts, _offset(who, p_ts), r)
                 full += f"\n\n{attr}\n\n{_quote(quoted)}"
                 short += f"\n\n{attr}\n\n{_quote(p_own)}"
             refs = f"{refs} {p_id}" if refs else p_id
-            subject_line = (f"References: {refs}\nIn-Reply-To: {p_id}\n"
-                            f"Subject: {_header_text(_REPLY_PREFIX.get(who.key, 'Re: ') + subject)}")
-        headers = (f"{'' if who is ME else _DELIVERED}MIME-Version: 1.0\nDate: {_rfc_date(ts, off)}\n"
-                   f"Message-ID: {msg_id}\n{subject_line}\n{from_to[who.key]}")
+            subject_line = (
+                f"References: {refs}\nIn-Reply-To: {p_id}\n"
+                f"Subject: {_header_text(_REPLY_PREFIX.get(who.key, 'Re: ') + subject)}"
+            )
+        headers = (
+            f"{'' if who is ME else _DELIVERED}MIME-Version: 1.0\nDate: {_rfc_date(ts, off)}\n"
+            f"Message-ID: {msg_id}\n{subject_line}\n{from_to[who.key]}"
+        )
         if kind == "work" and r() < 0.3:
             headers += f"\nCc: {_addr(PEOPLE['priya'])}, {_addr(PEOPLE['zoe'])}"
         if kind == "german":
             entity = _text(full, charset="ISO-8859-1")
         elif kind == "friend":
             entity = _text(full, cte="base64")
-        else:            # the HTML alternative quotes one level (Gmail would nest them all)
+        else:  # the HTML alternative quotes one level (Gmail would nest them all)
             markup = _html(own, attr, prev[2] if prev else "")
             entity = _multipart("alternative", [_text(full, cte="auto"), _text(markup, "html", cte="base64")], rng)
         labels = "Sent" if who is ME else _INBOX[int(r() * len(_INBOX))]
         msg, thrid = _mbox_message(rng, ts, thrid, labels, headers, entity)
         out.append(msg)
         prev = (who, ts, own, short, msg_id)
-        ts += 1200 + int(r() ** 2 * 172800)   # replies 20 minutes to 2 days later
+        ts += 1200 + int(r() ** 2 * 172800)  # replies 20 minutes to 2 days later
     return out
 
 
 # (name, address, subject, labels, lines the body lists)
 _SENDERS = (
-    ("Trailhead Weekly", "no-reply@news.trailhead.example", "Your weekly trail picks 🥾", "Category Promotions,Inbox",
-     ("Ridge walk above the valley", "Coastal loop, 12 km", "Forest trail with a café at the end",
-      "Waterproof jacket")),
-    ("Bramble & Co", "hello@bramble.example", "20% off everything this weekend", "Category Promotions,Unread",
-     ("Linen shirts", "Ceramic mugs", "Beeswax candles", "Code WEEKEND20 at checkout")),
-    ("Google", "no-reply@accounts.google.com", "Security alert", "Category Updates,Inbox,Opened",
-     ("A new sign-in on Linux", "If this was you, you don't need to do anything", "Check activity")),
-    ("Spoonful", "no-reply@spoonful.example", "Your order is on its way", "Trash,Category Updates,Opened",
-     ("Weekend box", "Sourdough starter kit", "Arriving between 6pm and 7pm")),
+    (
+        "Trailhead Weekly",
+        "no-reply@news.trailhead.example",
+        "Your weekly trail picks 🥾",
+        "Category Promotions,Inbox",
+        (
+            "Ridge walk above the valley",
+            "Coastal loop, 12 km",
+            "Forest trail with a café at the end",
+            "Waterproof jacket",
+        ),
+    ),
+    (
+        "Bramble & Co",
+        "hello@bramble.example",
+        "20% off everything this weekend",
+        "Category Promotions,Unread",
+        ("Linen shirts", "Ceramic mugs", "Beeswax candles", "Code WEEKEND20 at checkout"),
+    ),
+    (
+        "Google",
+        "no-reply@accounts.google.com",
+        "Security alert",
+        "Category Updates,Inbox,Opened",
+        ("A new sign-in on Linux", "If this was you, you don't need to do anything", "Check activity"),
+    ),
+    (
+        "Spoonful",
+        "no-reply@spoonful.example",
+        "Your order is on its way",
+        "Trash,Category Updates,Opened",
+        ("Weekend box", "Sourdough starter kit", "Arriving between 6pm and 7pm"),
+    ),
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _newsletter_body(sender: int, picks: tuple[int, ...], html_only: bool) -> tuple[Entity, ...]:
     """The encoded parts of one newsletter. Bodies depend only on (sender, picks), so a handful are
     built once and reused: a mailbox is mostly bulk mail and this keeps it cheap."""
     name, addr, subject, labels, lines = _SENDERS[sender]
     items = [lines[i] for i in picks]
     unsub = _unsubscribe_url(sender)
-    markup = ("<html><body><table width=\"600\"><tr><td><h1>Hi Robin,</h1><ul>" +
-              "".join(f"<li>{html.escape(x)}</li>" for x in items) +
-              f"</ul><p><a href=\"{unsub}\">Unsubscribe</a></p></td></tr></table></body></html>\n")
+    markup = (
+        '<html><body><table width="600"><tr><td><h1>Hi Robin,</h1><ul>'
+        + "".join(f"<li>{html.escape(x)}</li>" for x in items)
+        + f'</ul><p><a href="{unsub}">Unsubscribe</a></p></td></tr></table></body></html>\n'
+    )
     if html_only:
         return (_text(markup, "html"),)
     plain = "Hi Robin,\n\n" + "\n".join(f"* {x}" for x in items) + f"\n\nUnsubscribe: {unsub}\n"
@@ -408,17 +473,19 @@ def _newsletter_body(sender: int, picks: tuple[int, ...], html_only: bool) -> tu
 
 def _unsubscribe_url(sender: int) -> str:
     domain = _SENDERS[sender][1].split("@")[1]
-    return f"https://{domain}/u/{7919 * (sender + 1):06x}c0ffee"   # a per-subscriber token
+    return f"https://{domain}/u/{7919 * (sender + 1):06x}c0ffee"  # a per-subscriber token
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _newsletter_headers(sender: int) -> tuple[str, str]:
     """The headers every mail from this sender shares, split around Date and Message-ID."""
     name, addr, subject, labels, _ = _SENDERS[sender]
     domain = addr.split("@")[1]
-    tail = (f"Subject: {_header_text(subject)}\nFrom: {name} <{addr}>\nTo: {ME.email}\nPrecedence: bulk\n"
-            f"List-Unsubscribe: <mailto:unsubscribe@{domain}?subject=unsubscribe>, <{_unsubscribe_url(sender)}>\n"
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    tail = (
+        f"Subject: {_header_text(subject)}\nFrom: {name} <{addr}>\nTo: {ME.email}\nPrecedence: bulk\n"
+        f"List-Unsubscribe: <mailto:unsubscribe@{domain}?subject=unsubscribe>, <{_unsubscribe_url(sender)}>\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    )
     return f"Delivered-To: {ME.email}\nMIME-Version: 1.0", tail
 
 
@@ -435,28 +502,38 @@ def _newsletter(rng: Random, ts: int, html_only: bool) -> str:
 
 def _calendar(rng: Random, ts: int) -> str:
     alex = PEOPLE["alex"]
-    y, mo, d = _gmtime(ts + 7 * 86400)[:3]     # a meeting a week later
+    y, mo, d = _gmtime(ts + 7 * 86400)[:3]  # a meeting a week later
     start, end = f"{y}{mo:02d}{d:02d}T100000Z", f"{y}{mo:02d}{d:02d}T110000Z"
     uid = f"{rng.getrandbits(80):020x}@google.com"
-    ics = ("BEGIN:VCALENDAR\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\nVERSION:2.0\nCALSCALE:GREGORIAN\n"
-           f"METHOD:REQUEST\nBEGIN:VEVENT\nDTSTART:{start}\nDTEND:{end}\nDTSTAMP:{start}\n"
-           f"ORGANIZER;CN=Alex Morgan:mailto:{alex.email}\nUID:{uid}\n"
-           "ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;"
-           f"CN={ME.email}:mailto:{ME.email}\n"
-           "SUMMARY:Quarterly review\nLOCATION:Morgan & Hale\\, 3rd floor\nSTATUS:CONFIRMED\n"
-           "END:VEVENT\nEND:VCALENDAR\n")
-    text = (f"You have been invited to the following event.\n\nQuarterly review\nWhen: {start}\n"
-            f"Organizer: {alex.email}\n")
-    cal: Entity = ('Content-Type: text/calendar; charset="UTF-8"; method=REQUEST\n'
-                   'Content-Transfer-Encoding: 7bit', ics)
-    ics_file: Entity = ('Content-Type: application/ics; name="invite.ics"\nContent-Disposition: attachment; '
-                        'filename="invite.ics"\nContent-Transfer-Encoding: base64', _b64(ics.encode()))
+    ics = (
+        "BEGIN:VCALENDAR\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\nVERSION:2.0\nCALSCALE:GREGORIAN\n"
+        f"METHOD:REQUEST\nBEGIN:VEVENT\nDTSTART:{start}\nDTEND:{end}\nDTSTAMP:{start}\n"
+        f"ORGANIZER;CN=Alex Morgan:mailto:{alex.email}\nUID:{uid}\n"
+        "ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;"
+        f"CN={ME.email}:mailto:{ME.email}\n"
+        "SUMMARY:Quarterly review\nLOCATION:Morgan & Hale\\, 3rd floor\nSTATUS:CONFIRMED\n"
+        "END:VEVENT\nEND:VCALENDAR\n"
+    )
+    text = (
+        f"You have been invited to the following event.\n\nQuarterly review\nWhen: {start}\nOrganizer: {alex.email}\n"
+    )
+    cal: Entity = ('Content-Type: text/calendar; charset="UTF-8"; method=REQUEST\nContent-Transfer-Encoding: 7bit', ics)
+    ics_file: Entity = (
+        'Content-Type: application/ics; name="invite.ics"\nContent-Disposition: attachment; '
+        'filename="invite.ics"\nContent-Transfer-Encoding: base64',
+        _b64(ics.encode()),
+    )
     alt = _multipart("alternative", [_text(text), _text(_html(text), "html"), cal], rng)
     entity = _multipart("mixed", [alt, ics_file], rng)
-    headers = [f"Delivered-To: {ME.email}", "MIME-Version: 1.0", f"Date: {_rfc_date(ts, alex.utc_offset)}",
-               f"Message-ID: {_gmail_id(rng)}",
-               f"Subject: Invitation: Quarterly review @ {start[:8]} 10am - 11am (UTC) ({ME.email})",
-               f"From: {_addr(alex)}", f"To: {ME.email}"]
+    headers = [
+        f"Delivered-To: {ME.email}",
+        "MIME-Version: 1.0",
+        f"Date: {_rfc_date(ts, alex.utc_offset)}",
+        f"Message-ID: {_gmail_id(rng)}",
+        f"Subject: Invitation: Quarterly review @ {start[:8]} 10am - 11am (UTC) ({ME.email})",
+        f"From: {_addr(alex)}",
+        f"To: {ME.email}",
+    ]
     return _mbox_message(rng, ts, 0, "Inbox,Important,Opened", headers, entity)[0]
 
 
@@ -464,25 +541,43 @@ def _forward(rng: Random, ts: int) -> str:
     r = rng.random
     n = 40 + int(r() * 900)
     orig = f"Dear Robin,\n\nPlease find attached invoice INV-2023-{n:04d} for the deposit.\n\nHarbour Lettings"
-    text = (f"{ROBIN.text(r)}\n\n---------- Forwarded message ---------\nFrom: Harbour Lettings "
-            f"<accounts@harbourlettings.example>\nDate: {_rfc_date(ts - 86400, 0)}\nSubject: Invoice INV-2023-{n:04d}\n"
-            f"To: <{ME.email}>\n\n{orig}\n")
-    pdf: Entity = ('Content-Type: application/pdf; name="invoice.pdf"\nContent-Disposition: attachment; '
-                   'filename="invoice.pdf"\nContent-Transfer-Encoding: base64', _b64(TINY_PDF))
+    text = (
+        f"{ROBIN.text(r)}\n\n---------- Forwarded message ---------\nFrom: Harbour Lettings "
+        f"<accounts@harbourlettings.example>\nDate: {_rfc_date(ts - 86400, 0)}\nSubject: Invoice INV-2023-{n:04d}\n"
+        f"To: <{ME.email}>\n\n{orig}\n"
+    )
+    pdf: Entity = (
+        'Content-Type: application/pdf; name="invoice.pdf"\nContent-Disposition: attachment; '
+        'filename="invoice.pdf"\nContent-Transfer-Encoding: base64',
+        _b64(TINY_PDF),
+    )
     alt = _multipart("alternative", [_text(text), _text(_html(text), "html")], rng)
     entity = _multipart("mixed", [alt, pdf], rng)
-    headers = ["MIME-Version: 1.0", f"Date: {_rfc_date(ts, uk_offset(ts))}", f"Message-ID: {_gmail_id(rng)}",
-               f"Subject: Fwd: Invoice INV-2023-{n:04d}", f"From: {_addr(ME)}", f"To: {_addr(PEOPLE['alex'])}"]
+    headers = [
+        "MIME-Version: 1.0",
+        f"Date: {_rfc_date(ts, uk_offset(ts))}",
+        f"Message-ID: {_gmail_id(rng)}",
+        f"Subject: Fwd: Invoice INV-2023-{n:04d}",
+        f"From: {_addr(ME)}",
+        f"To: {_addr(PEOPLE['alex'])}",
+    ]
     return _mbox_message(rng, ts, 0, "Sent", headers, entity)[0]
 
 
 def _spam(rng: Random, ts: int) -> str:
-    text = ("Congratulations!\n\nYou’ve been selected to receive €1,000 — claim it today at "
-            "http://lucky-prize.example/claim before it expires.\nFrom all of us at Lucky Prize: good luck!\n")
-    headers = [f"Delivered-To: {ME.email}", "MIME-Version: 1.0", f"Date: {_rfc_date(ts, -5 * 3600)}",
-               f"Message-ID: <{rng.getrandbits(64):x}@lucky-prize.example>",
-               f"Subject: {_q_word('You’ve been selected!', 'windows-1252')}",
-               "From: Prize Department <winner@lucky-prize.example>", f"To: {ME.email}"]
+    text = (
+        "Congratulations!\n\nYou’ve been selected to receive €1,000 — claim it today at "
+        "http://lucky-prize.example/claim before it expires.\nFrom all of us at Lucky Prize: good luck!\n"
+    )
+    headers = [
+        f"Delivered-To: {ME.email}",
+        "MIME-Version: 1.0",
+        f"Date: {_rfc_date(ts, -5 * 3600)}",
+        f"Message-ID: <{rng.getrandbits(64):x}@lucky-prize.example>",
+        f"Subject: {_q_word('You’ve been selected!', 'windows-1252')}",
+        "From: Prize Department <winner@lucky-prize.example>",
+        f"To: {ME.email}",
+    ]
     return _mbox_message(rng, ts, 0, "Spam,Unread", headers, _text(text, charset="windows-1252"))[0]
 
 
@@ -493,8 +588,14 @@ def _chat(rng: Random, start: int, k: int) -> list[str]:
     out, thrid, ts = [], 0, start
     for j in range(k):
         who, to = (ME, friend) if j % 2 == 0 else (friend, ME)
-        headers = ["MIME-Version: 1.0", f"Date: {_rfc_date(ts, _offset(who, ts))}", f"Message-ID: {_gmail_id(rng)}",
-                   f"Subject: Chat with {friend.name}", f"From: {_addr(who)}", f"To: {_addr(to)}"]
+        headers = [
+            "MIME-Version: 1.0",
+            f"Date: {_rfc_date(ts, _offset(who, ts))}",
+            f"Message-ID: {_gmail_id(rng)}",
+            f"Subject: Chat with {friend.name}",
+            f"From: {_addr(who)}",
+            f"To: {_addr(to)}",
+        ]
         msg, thrid = _mbox_message(rng, ts, thrid, "Chat", headers, _text(who.voice.text(r), cte="8bit"))
         out.append(msg)
         ts += 20 + int(r() * 300)
@@ -523,7 +624,7 @@ def _thread(kind: str, rng: Random, ts: int, k: int, first: bool = False) -> lis
     return [{"calendar": _calendar, "forward": _forward, "spam": _spam}[kind](rng, ts)]
 
 
-BLOCK = 10_000   # messages per independently seeded block: the unit of parallel work
+BLOCK = 10_000  # messages per independently seeded block: the unit of parallel work
 
 
 def plan(root: Path, n: int, seed: int) -> tuple[list[tuple], Callable[[list[Path]], list[Path]] | None]:
@@ -548,8 +649,9 @@ def _concat(parts: list[Path], path: Path, written: list[Path]) -> list[Path]:
     return [path]
 
 
-def write_block(path: Path, block: int, n: int, total: int, seed: int,
-                progress: Callable[[int], None] | None) -> list[Path]:
+def write_block(
+    path: Path, block: int, n: int, total: int, seed: int, progress: Callable[[int], None] | None
+) -> list[Path]:
     """Write block `block` (n messages) of a mailbox of `total` messages, thread by thread."""
     progress = progress or (lambda k: None)
     rng = Random(f"{seed}:gmail:{block}")
@@ -559,14 +661,14 @@ def write_block(path: Path, block: int, n: int, total: int, seed: int,
     span = min(max(total * 3600, 30 * 86400), 3 * 365 * 86400)
     per_msg = span / max(1, total)
     ts, left, i = BASE_TS + block * BLOCK * per_msg + r() * 600, n, 0
-    buf: list[bytes] = []   # encoded per message: one emoji would widen a joined str to 4 bytes/char
+    buf: list[bytes] = []  # encoded per message: one emoji would widen a joined str to 4 bytes/char
     with open(path, "wb") as fh:
         while left > 0:
-            if block == 0 and i < len(_KINDS):    # the first threads show every kind once
+            if block == 0 and i < len(_KINDS):  # the first threads show every kind once
                 kind = _KINDS[i]
             else:
                 kind = _KINDS[bisect.bisect_right(cum, r() * acc)]
-            day_ts = int(ts) + (8 * 3600 if int(ts) % 86400 < 7 * 3600 else 0)   # mail by day, not at 3am
+            day_ts = int(ts) + (8 * 3600 if int(ts) % 86400 < 7 * 3600 else 0)  # mail by day, not at 3am
             msgs = _thread(kind, rng, day_ts, left, first=block == 0 and i == 0)
             left -= len(msgs)
             buf += [m.encode("utf-8") for m in msgs]

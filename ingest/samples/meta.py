@@ -5,20 +5,21 @@ newest, and carry Meta's mojibake: every non-ASCII string is its UTF-8 bytes rea
 then \\u00XX-escaped. The newer end-to-end-encrypted Messenger shape (`e2ee_cupcake/`) is camelCase
 with plain UTF-8 strings. Files are streamed one chunk at a time, never a whole thread in memory.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import shutil
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from random import Random
-from typing import Callable, Iterator
 
 from ingest.samples.persona import BASE_TS, ME_NAME, ME_USERNAME, PEOPLE, ROBIN, split, timeline
 
-_ESC_ASCII = json.encoder.encode_basestring_ascii   # the C helpers json.dumps itself uses
+_ESC_ASCII = json.encoder.encode_basestring_ascii  # the C helpers json.dumps itself uses
 _ESC_UTF8 = json.encoder.encode_basestring
 ZIP_TIME = (2024, 1, 1, 0, 0, 0)
 
@@ -39,8 +40,10 @@ def zip_export(folder: Path, zip_path: Path) -> Path:
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            with open(path, "rb") as src, zf.open(zipinfo(path.relative_to(folder).as_posix()), "w",
-                                                  force_zip64=True) as dst:
+            with (
+                open(path, "rb") as src,
+                zf.open(zipinfo(path.relative_to(folder).as_posix()), "w", force_zip64=True) as dst,
+            ):
                 shutil.copyfileobj(src, dst, 1 << 20)
     return zip_path
 
@@ -93,61 +96,97 @@ def _enc_item(m: dict, esc) -> str:
 
 @dataclass(frozen=True)
 class Thread:
-    folder: str                # lowercase name; a numeric suffix is added
-    box: str                   # inbox | archived_threads | message_requests | e2ee_cupcake
+    folder: str  # lowercase name; a numeric suffix is added
+    box: str  # inbox | archived_threads | message_requests | e2ee_cupcake
     partners: tuple[str, ...]  # PEOPLE keys
     weight: float
-    title: str | None = None   # group title; 1:1 threads are titled with the partner's name
-    cap: int = 0               # a fixed small size (message requests stay short)
+    title: str | None = None  # group title; 1:1 threads are titled with the partner's name
+    cap: int = 0  # a fixed small size (message requests stay short)
 
 
 @dataclass(frozen=True)
 class Export:
     platform: str
-    base: str                  # the messages folder inside the export root
-    me: str                    # how Robin's own messages are signed
+    base: str  # the messages folder inside the export root
+    me: str  # how Robin's own messages are signed
     threads: tuple[Thread, ...]
-    extras: dict               # relative path -> JSON content of files parsers must ignore
+    extras: dict  # relative path -> JSON content of files parsers must ignore
 
 
-INSTAGRAM = Export("instagram", "your_instagram_activity/messages", ME_USERNAME, (
-    Thread("jamiechen", "inbox", ("jamie",), 60),
-    Thread("zoenunez", "inbox", ("zoe",), 15),
-    Thread("weekendplans", "inbox", ("jamie", "zoe", "nino"), 15, title="Weekend plans ✨"),
-    Thread("ninoberidze", "inbox", ("nino",), 10),
-), {
-    "your_instagram_activity/messages/secret_conversations.json":
-        {"ig_secret_conversations": {"armadillo_devices": [], "secret_conversations": []}},
-    "personal_information/personal_information/personal_information.json":
-        {"profile_user": [{"string_map_data": {"Username": {"href": "", "value": ME_USERNAME, "timestamp": 0},
-                                               "Name": {"href": "", "value": ME_NAME, "timestamp": 0}}}]},
-})
+INSTAGRAM = Export(
+    "instagram",
+    "your_instagram_activity/messages",
+    ME_USERNAME,
+    (
+        Thread("jamiechen", "inbox", ("jamie",), 60),
+        Thread("zoenunez", "inbox", ("zoe",), 15),
+        Thread("weekendplans", "inbox", ("jamie", "zoe", "nino"), 15, title="Weekend plans ✨"),
+        Thread("ninoberidze", "inbox", ("nino",), 10),
+    ),
+    {
+        "your_instagram_activity/messages/secret_conversations.json": {
+            "ig_secret_conversations": {"armadillo_devices": [], "secret_conversations": []}
+        },
+        "personal_information/personal_information/personal_information.json": {
+            "profile_user": [
+                {
+                    "string_map_data": {
+                        "Username": {"href": "", "value": ME_USERNAME, "timestamp": 0},
+                        "Name": {"href": "", "value": ME_NAME, "timestamp": 0},
+                    }
+                }
+            ]
+        },
+    },
+)
 
-MESSENGER = Export("messenger", "your_facebook_activity/messages", ME_NAME, (
-    Thread("alexmorgan", "inbox", ("alex",), 45),
-    Thread("bookclub", "inbox", ("alex", "priya", "lukas"), 15, title="Book club 📚"),
-    Thread("dmitrivolkov", "inbox", ("dmitri",), 12),
-    Thread("lukasbecker", "archived_threads", ("lukas",), 10),
-    Thread("taylorbrooks", "message_requests", ("taylor",), 0, cap=12),
-    Thread("priyashah", "e2ee_cupcake", ("priya",), 15),
-), {
-    "your_facebook_activity/messages/autofill_information.json":
-        {"autofill_information_v2": {"PHONE": [ME_NAME], "EMAIL": ["robin.vale@gmail.com"]}},
-    "personal_information/profile_information/profile_information.json":
-        {"profile_v2": {"name": {"full_name": ME_NAME, "first_name": "Robin", "last_name": "Vale"}}},
-})
+MESSENGER = Export(
+    "messenger",
+    "your_facebook_activity/messages",
+    ME_NAME,
+    (
+        Thread("alexmorgan", "inbox", ("alex",), 45),
+        Thread("bookclub", "inbox", ("alex", "priya", "lukas"), 15, title="Book club 📚"),
+        Thread("dmitrivolkov", "inbox", ("dmitri",), 12),
+        Thread("lukasbecker", "archived_threads", ("lukas",), 10),
+        Thread("taylorbrooks", "message_requests", ("taylor",), 0, cap=12),
+        Thread("priyashah", "e2ee_cupcake", ("priya",), 15),
+    ),
+    {
+        "your_facebook_activity/messages/autofill_information.json": {
+            "autofill_information_v2": {"PHONE": [ME_NAME], "EMAIL": ["robin.vale@gmail.com"]}
+        },
+        "personal_information/profile_information/profile_information.json": {
+            "profile_v2": {"name": {"full_name": ME_NAME, "first_name": "Robin", "last_name": "Vale"}}
+        },
+    },
+)
 
 EXPORTS = {e.platform: e for e in (INSTAGRAM, MESSENGER)}
 
 _REACTIONS = ("❤", "😂", "😮", "😢", "👍", "🔥", "👩‍💻", "🏳️‍🌈")
-_LINKS = ("https://www.instagram.com/p/Cx7Qm2LrT4a/", "https://www.instagram.com/reel/C1a9ZkPNq3f/",
-          "https://www.bbc.co.uk/news/technology-64075967", "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC",
-          "https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+_LINKS = (
+    "https://www.instagram.com/p/Cx7Qm2LrT4a/",
+    "https://www.instagram.com/reel/C1a9ZkPNq3f/",
+    "https://www.bbc.co.uk/news/technology-64075967",
+    "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC",
+    "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+)
 _SHARE_TEXT = ("this is us on saturday", "Weekend vibes ✨", "Sonnenuntergang in Berlin 🌅", "new drop 👀", "")
 # Early positions get a fixed kind so that even a small sample shows every variant.
 _SHARE_AT = 2
-_FORCED = {1: "photo", _SHARE_AT: "share", 3: "react", 4: "unsent", 5: "call", 6: "liked", 7: "reacted", 8: "pii",
-           9: "video", 10: "audio"}
+_FORCED = {
+    1: "photo",
+    _SHARE_AT: "share",
+    3: "react",
+    4: "unsent",
+    5: "call",
+    6: "liked",
+    7: "reacted",
+    8: "pii",
+    9: "video",
+    10: "audio",
+}
 
 
 def _kind(i: int, x: float, platform: str) -> str:
@@ -155,8 +194,19 @@ def _kind(i: int, x: float, platform: str) -> str:
     if k is None:
         if x >= 0.1:
             return "text"
-        k = ("photo", "share", "react", "react", "react", "pii", "video", "audio", "unsent",
-             "call" if platform == "messenger" else "liked", "reacted")[int(x * 110)]
+        k = (
+            "photo",
+            "share",
+            "react",
+            "react",
+            "react",
+            "pii",
+            "video",
+            "audio",
+            "unsent",
+            "call" if platform == "messenger" else "liked",
+            "reacted",
+        )[int(x * 110)]
     if k == "call" and platform != "messenger":
         return "liked"
     return k
@@ -173,20 +223,25 @@ def _legacy(exp: Export, th: Thread, folder: str, n: int, rng: Random) -> Iterat
     weights = [0.0 if th.box == "message_requests" else 1.0] + [1.0] + [0.6] * (len(th.partners) - 1)
     media = f"{exp.base}/{th.box}/{folder}"
     for i, (ts, who) in enumerate(timeline(rng, n, weights, newest_first=True)):
-        if th.title and i == n - 1:   # the oldest message of a group: it got its name
-            yield {"sender_name": mojibake(names[0]), "timestamp_ms": ts,
-                   "content": mojibake(f"{first[0]} named the group {th.title}."), "is_geoblocked_for_viewer": False}
+        if th.title and i == n - 1:  # the oldest message of a group: it got its name
+            yield {
+                "sender_name": mojibake(names[0]),
+                "timestamp_ms": ts,
+                "content": mojibake(f"{first[0]} named the group {th.title}."),
+                "is_geoblocked_for_viewer": False,
+            }
             continue
         kind = _kind(i, r(), exp.platform)
         if kind == "share" and i == _SHARE_AT and weights[0]:
-            who = 0                   # one share surely Robin's: "You sent an attachment."
+            who = 0  # one share surely Robin's: "You sent an attachment."
         m = {"sender_name": senders[who], "timestamp_ms": ts}
         if kind in ("text", "react"):
             m["content"] = mojibake(voices[who].text(r))
             if kind == "react" and len(names) > 1:
                 actor = (who + 1 + int(r() * (len(names) - 1))) % len(names)
-                m["reactions"] = [{"reaction": mojibake(_REACTIONS[int(r() * len(_REACTIONS))]),
-                                   "actor": mojibake(names[actor])}]
+                m["reactions"] = [
+                    {"reaction": mojibake(_REACTIONS[int(r() * len(_REACTIONS))]), "actor": mojibake(names[actor])}
+                ]
         elif kind in ("photo", "video", "audio"):
             key, ext = {"photo": ("photos", "jpg"), "video": ("videos", "mp4"), "audio": ("audio_files", "mp4")}[kind]
             uri = f"{media}/{key}/{ts // 1000}{int(r() * 1e9):09d}.{ext}"
@@ -226,8 +281,15 @@ def _e2ee(th: Thread, n: int, rng: Random) -> Iterator[dict]:
     for ts, who in timeline(rng, n, [1.0] * len(names)):
         x = r()
         reactions = [{"actor": names[1 - who], "reaction": "❤️"}] if x < 0.05 else []
-        yield {"isUnsent": 0.05 <= x < 0.06, "media": [], "reactions": reactions, "senderName": names[who],
-               "text": "" if 0.05 <= x < 0.06 else voices[who].text(r), "timestamp": ts, "type": "text"}
+        yield {
+            "isUnsent": 0.05 <= x < 0.06,
+            "media": [],
+            "reactions": reactions,
+            "senderName": names[who],
+            "text": "" if 0.05 <= x < 0.06 else voices[who].text(r),
+            "timestamp": ts,
+            "type": "text",
+        }
 
 
 def _write_json(path: Path, head: dict, key: str, items: list[dict], tail: dict, esc) -> None:
@@ -238,8 +300,9 @@ def _write_json(path: Path, head: dict, key: str, items: list[dict], tail: dict,
     path.write_text("{\n" + ",\n".join(parts) + "\n}", encoding="utf-8")
 
 
-def write_thread(platform: str, index: int, out: Path, n: int, per_file: int, seed: int,
-                 progress: Callable[[int], None] | None) -> list[Path]:
+def write_thread(
+    platform: str, index: int, out: Path, n: int, per_file: int, seed: int, progress: Callable[[int], None] | None
+) -> list[Path]:
     """Write thread `index` of an export: n messages in files of at most per_file messages."""
     exp = EXPORTS[platform]
     th = exp.threads[index]
@@ -256,8 +319,12 @@ def write_thread(platform: str, index: int, out: Path, n: int, per_file: int, se
     else:
         esc, msgs = _ESC_ASCII, _legacy(exp, th, folder, n, rng)
         head = {"participants": [{"name": mojibake(x)} for x in names]}
-        tail = {"title": mojibake(title), "is_still_participant": True, "thread_path": f"{th.box}/{folder}",
-                "magic_words": []}
+        tail = {
+            "title": mojibake(title),
+            "is_still_participant": True,
+            "thread_path": f"{th.box}/{folder}",
+            "magic_words": [],
+        }
         if th.title:
             tail["image"] = {"uri": f"{exp.base}/photos/{folder}.jpg", "creation_timestamp": BASE_TS}
     files = []
@@ -269,7 +336,7 @@ def write_thread(platform: str, index: int, out: Path, n: int, per_file: int, se
         _write_json(path, head, "messages", chunk, tail, esc)
         files.append(path)
         progress(len(chunk))
-    stale = len(files) + 1          # left by an earlier, larger run into the same folder
+    stale = len(files) + 1  # left by an earlier, larger run into the same folder
     while (tdir / f"message_{stale}.json").is_file():
         (tdir / f"message_{stale}.json").unlink()
         stale += 1

@@ -2,37 +2,38 @@
 
 Times in the files are Europe/London wall-clock time, as the exporting phone shows them.
 """
+
 from __future__ import annotations
 
 import itertools
 import time
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from random import Random
-from typing import Callable, Iterator
 
 from ingest.samples.meta import zipinfo
-from ingest.samples.persona import BASE_TS, ME_NAME, ME_SHORT, PEOPLE, ROBIN, timeline, uk_offset, split
+from ingest.samples.persona import BASE_TS, ME_NAME, ME_SHORT, PEOPLE, ROBIN, split, timeline, uk_offset
 
-LRM = "\u200e"      # iOS marks system and media lines with LEFT-TO-RIGHT MARK
-NNBSP = "\u202f"    # recent Android/iOS put a NARROW NO-BREAK SPACE before AM/PM
+LRM = "\u200e"  # iOS marks system and media lines with LEFT-TO-RIGHT MARK
+NNBSP = "\u202f"  # recent Android/iOS put a NARROW NO-BREAK SPACE before AM/PM
 TINY_JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffdb004300") + bytes(64) + bytes.fromhex("ffd9")
 
 
 @dataclass(frozen=True)
 class Chat:
-    title: str                 # contact or group name, as WhatsApp names the export
+    title: str  # contact or group name, as WhatsApp names the export
     partners: tuple[str, ...]  # PEOPLE keys
-    me: str                    # Robin's display name in this export
-    fmt: str                   # key of _FORMATS
-    container: str             # txt | zip | dir
-    weight: float              # share of the platform's messages
+    me: str  # Robin's display name in this export
+    fmt: str  # key of _FORMATS
+    container: str  # txt | zip | dir
+    weight: float  # share of the platform's messages
     group: bool = False
 
 
 CHATS = (
-    Chat("Sam Okafor", ("sam",), ME_NAME, "android_gb", "txt", 70),   # the bulk: one big file
+    Chat("Sam Okafor", ("sam",), ME_NAME, "android_gb", "txt", 70),  # the bulk: one big file
     Chat("Priya Shah", ("priya",), ME_NAME, "ios_gb", "zip", 6),
     Chat("Lukas Becker", ("lukas",), ME_SHORT, "android_de", "txt", 5),
     Chat("ნინო ბერიძე", ("nino",), ME_SHORT, "android_us", "txt", 5),
@@ -42,18 +43,34 @@ CHATS = (
 )
 GROUP_LEAVER = "+44 7700 900781"
 
-_E2E_EN = ("Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, "
-           "can read or listen to them.")
+_E2E_EN = (
+    "Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, "
+    "can read or listen to them."
+)
 _STRINGS = {
-    "en": dict(e2e=_E2E_EN + " Tap to learn more.", media="<Media omitted>", deleted="This message was deleted",
-               deleted_me="You deleted this message", edited=" <This message was edited>"),
+    "en": dict(
+        e2e=_E2E_EN + " Tap to learn more.",
+        media="<Media omitted>",
+        deleted="This message was deleted",
+        deleted_me="You deleted this message",
+        edited=" <This message was edited>",
+    ),
     # a phone set to German exports German system strings
-    "de": dict(e2e="Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt. Niemand außerhalb dieses Chats, "
-                   "nicht einmal WhatsApp, kann sie lesen oder anhören. Tippe, um mehr zu erfahren.",
-               media="<Medien ausgeschlossen>", deleted="Diese Nachricht wurde gelöscht",
-               deleted_me="Du hast diese Nachricht gelöscht", edited=" <Diese Nachricht wurde bearbeitet>"),
-    "ios": dict(e2e=LRM + _E2E_EN, media=LRM + "image omitted", deleted=LRM + "This message was deleted.",
-                deleted_me=LRM + "You deleted this message.", edited=" " + LRM + "<This message was edited>"),
+    "de": dict(
+        e2e="Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt. Niemand außerhalb dieses Chats, "
+        "nicht einmal WhatsApp, kann sie lesen oder anhören. Tippe, um mehr zu erfahren.",
+        media="<Medien ausgeschlossen>",
+        deleted="Diese Nachricht wurde gelöscht",
+        deleted_me="Du hast diese Nachricht gelöscht",
+        edited=" <Diese Nachricht wurde bearbeitet>",
+    ),
+    "ios": dict(
+        e2e=LRM + _E2E_EN,
+        media=LRM + "image omitted",
+        deleted=LRM + "This message was deleted.",
+        deleted_me=LRM + "You deleted this message.",
+        edited=" " + LRM + "<This message was edited>",
+    ),
 }
 
 
@@ -67,16 +84,36 @@ def _ampm(h: int) -> str:
 
 # fmt -> (locale strings, is_ios, date(y, m, d), prefix(date, h, mi, s))
 _FORMATS = {
-    "android_gb": ("en", False, lambda y, m, d: f"{d:02d}/{m:02d}/{y}",
-                   lambda ds, h, mi, s: f"{ds}, {h:02d}:{mi:02d} - "),
-    "android_de": ("de", False, lambda y, m, d: f"{d:02d}.{m:02d}.{y % 100:02d}",
-                   lambda ds, h, mi, s: f"{ds}, {h:02d}:{mi:02d} - "),
-    "android_us": ("en", False, lambda y, m, d: f"{m}/{d}/{y % 100:02d}",
-                   lambda ds, h, mi, s: f"{ds}, {_h12(h)}:{mi:02d}{NNBSP}{_ampm(h)} - "),
-    "ios_gb": ("ios", True, lambda y, m, d: f"{d:02d}/{m:02d}/{y}",
-               lambda ds, h, mi, s: f"[{ds}, {h:02d}:{mi:02d}:{s:02d}] "),
-    "ios_us": ("ios", True, lambda y, m, d: f"{m}/{d}/{y % 100:02d}",
-               lambda ds, h, mi, s: f"[{ds}, {_h12(h)}:{mi:02d}:{s:02d}{NNBSP}{_ampm(h)}] "),
+    "android_gb": (
+        "en",
+        False,
+        lambda y, m, d: f"{d:02d}/{m:02d}/{y}",
+        lambda ds, h, mi, s: f"{ds}, {h:02d}:{mi:02d} - ",
+    ),
+    "android_de": (
+        "de",
+        False,
+        lambda y, m, d: f"{d:02d}.{m:02d}.{y % 100:02d}",
+        lambda ds, h, mi, s: f"{ds}, {h:02d}:{mi:02d} - ",
+    ),
+    "android_us": (
+        "en",
+        False,
+        lambda y, m, d: f"{m}/{d}/{y % 100:02d}",
+        lambda ds, h, mi, s: f"{ds}, {_h12(h)}:{mi:02d}{NNBSP}{_ampm(h)} - ",
+    ),
+    "ios_gb": (
+        "ios",
+        True,
+        lambda y, m, d: f"{d:02d}/{m:02d}/{y}",
+        lambda ds, h, mi, s: f"[{ds}, {h:02d}:{mi:02d}:{s:02d}] ",
+    ),
+    "ios_us": (
+        "ios",
+        True,
+        lambda y, m, d: f"{m}/{d}/{y % 100:02d}",
+        lambda ds, h, mi, s: f"[{ds}, {_h12(h)}:{mi:02d}:{s:02d}{NNBSP}{_ampm(h)}] ",
+    ),
 }
 
 
@@ -85,7 +122,7 @@ def _prefixer(fmt: str) -> Callable[[int], str]:
     minute-resolution Android formats, whole prefixes per minute (consecutive messages share them)."""
     _, ios, date_fn, line_fn = _FORMATS[fmt]
     days: dict[int, str] = {}
-    last = [-1, ""]   # Android: (minute, prefix) of the previous message
+    last = [-1, ""]  # Android: (minute, prefix) of the previous message
 
     def prefix(ts_ms: int) -> str:
         t = ts_ms // 1000
@@ -129,15 +166,17 @@ def _records(chat: Chat, n: int, rng: Random, attached: list[str]) -> Iterator[s
     system = [st["e2e"]]
     if chat.group:
         system += [f'{chat.me} created group "{chat.title}"'] + [f"{chat.me} added {x}" for x in names[1:]]
-        system += [f"{chat.me} added {GROUP_LEAVER}", f'{names[1]} changed the subject from "{chat.title}" '
-                   f'to "{chat.title} 🏕️"']
+        system += [
+            f"{chat.me} added {GROUP_LEAVER}",
+            f'{names[1]} changed the subject from "{chat.title}" to "{chat.title} 🏕️"',
+        ]
     system = system[:n]
-    weights = [1.0] + [1.0, 1.0, 0.6][:len(people)]    # Robin, then partners (the third is quieter)
-    times = timeline(rng, n - len(system) or 1, weights, start=BASE_TS + int(r() * 36000))   # 09:00-19:00
+    weights = [1.0] + [1.0, 1.0, 0.6][: len(people)]  # Robin, then partners (the third is quieter)
+    times = timeline(rng, n - len(system) or 1, weights, start=BASE_TS + int(r() * 36000))  # 09:00-19:00
     first_ts, first_who = next(times)
 
     hdr = prefix(first_ts)
-    for line in system:   # Android: no sender; iOS: the chat name "sends" them
+    for line in system:  # Android: no sender; iOS: the chat name "sends" them
         yield f"{LRM}{hdr}{chat.title}: {line}\n" if ios else f"{hdr}{line}\n"
     if len(system) == n:
         return
@@ -147,8 +186,17 @@ def _records(chat: Chat, n: int, rng: Random, attached: list[str]) -> Iterator[s
         kind = _FORCED.get(i)
         if kind is None:
             x = r()
-            kind = ("text" if x >= 0.06 else "media" if x < 0.025 else "deleted" if x < 0.032
-                    else "edited" if x < 0.045 else "pii")
+            kind = (
+                "text"
+                if x >= 0.06
+                else "media"
+                if x < 0.025
+                else "deleted"
+                if x < 0.032
+                else "edited"
+                if x < 0.045
+                else "pii"
+            )
         if chat.group and i == 10:
             yield f"{hdr}{GROUP_LEAVER} left\n"
             continue
@@ -157,7 +205,7 @@ def _records(chat: Chat, n: int, rng: Random, attached: list[str]) -> Iterator[s
             text = voice.text(r)
         elif kind == "media":
             if ios:
-                if chat.container == "zip" and not attached:   # one real file travels in the zip
+                if chat.container == "zip" and not attached:  # one real file travels in the zip
                     attached.append(f"{i:08d}-PHOTO-{_media_stamp(ts)}.jpg")
                     text = f"{LRM}<attached: {attached[0]}>"
                 else:
@@ -171,7 +219,7 @@ def _records(chat: Chat, n: int, rng: Random, attached: list[str]) -> Iterator[s
             text = voice.text(r) + st["edited"]
         elif kind == "multiline":
             text = voice.text(r) + "\n" + voice.text(r)
-        elif i == _PII_AT:     # Robin's own identifiers, a different one per chat, so all appear
+        elif i == _PII_AT:  # Robin's own identifiers, a different one per chat, so all appear
             who, text = 0, ROBIN.pii[CHATS.index(chat) % len(ROBIN.pii)]
         else:
             text = voice.pii_text(r)
@@ -189,7 +237,7 @@ def write_chat(root: Path, index: int, n: int, seed: int, progress: Callable[[in
     """Write chat CHATS[index] with n records; returns the file written."""
     chat = CHATS[index]
     progress = progress or _ignore
-    rng = Random(f"{seed}:whatsapp:{chat.title}")   # str seeds hash with sha512: stable
+    rng = Random(f"{seed}:whatsapp:{chat.title}")  # str seeds hash with sha512: stable
     attached: list[str] = []
     records = _records(chat, n, rng, attached)
     if chat.container == "zip":
@@ -200,7 +248,7 @@ def write_chat(root: Path, index: int, n: int, seed: int, progress: Callable[[in
             for name in attached:
                 zf.writestr(zipinfo(name), TINY_JPEG)
         return [path]
-    if chat.container == "dir":     # an iOS export someone unzipped
+    if chat.container == "dir":  # an iOS export someone unzipped
         path = root / f"WhatsApp Chat - {chat.title}" / "_chat.txt"
         path.parent.mkdir(exist_ok=True)
     else:

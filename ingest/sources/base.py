@@ -4,11 +4,12 @@ A parser is a generator over one export: it yields record batches (pyarrow Recor
 a dict of column lists, any subset of schema.PARSER_COLUMNS) and Reject items, and counts every
 record it found in `ctx.records_in`, so the landing can prove records in = landed + rejected.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Union
 
 import pyarrow as pa
 
@@ -33,8 +34,8 @@ class ExportError(Exception):
 
 @dataclass(frozen=True)
 class Reject:
-    source_ref: str   # file and line/offset/JSON index
-    reason: str       # never message text
+    source_ref: str  # file and line/offset/JSON index
+    reason: str  # never message text
     raw: str | None = None  # the rejected input, kept in the warehouse so nothing is lost
 
 
@@ -42,16 +43,16 @@ class Reject:
 class ExportInput:
     """One export as the user gave it: its identity is the content of `files`."""
 
-    label: str                 # shown in summaries (a file or folder name)
-    files: tuple[Path, ...]    # the files whose bytes define export_id
-    root: Path                 # the path the user named (file, folder or zip)
+    label: str  # shown in summaries (a file or folder name)
+    files: tuple[Path, ...]  # the files whose bytes define export_id
+    root: Path  # the path the user named (file, folder or zip)
 
 
 @dataclass
 class ParseContext:
     platform: str
     me: Me
-    timezone: str | None = None   # IANA zone or fixed offset for exports with local times
+    timezone: str | None = None  # IANA zone or fixed offset for exports with local times
     date_order: str | None = None  # dmy | mdy | ymd, when a file leaves it ambiguous
     records_in: int = 0
     notes: list[str] = field(default_factory=list)  # one-line facts for the summary
@@ -62,8 +63,8 @@ class ParseContext:
             self.notes.append(text)
 
 
-Batch = Union[pa.RecordBatch, pa.Table, dict]
-ParseItem = Union[Batch, Reject]
+Batch = pa.RecordBatch | pa.Table | dict
+ParseItem = Batch | Reject
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 """Text cleanup shared by the parsers."""
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,16 @@ _BIDI_RE = re.compile(f"[{BIDI_MARKS}]")
 # ftfy restricted to encoding repairs, so correct text (curly quotes, full-width letters, CRLF,
 # "&amp;", ligatures) survives unchanged.
 _ENCODING_ONLY = ftfy.TextFixerConfig(
-    unescape_html=False, remove_terminal_escapes=False, fix_latin_ligatures=False,
-    fix_character_width=False, uncurl_quotes=False, fix_line_breaks=False,
-    remove_control_chars=False, normalization=None, explain=False)
+    unescape_html=False,
+    remove_terminal_escapes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    uncurl_quotes=False,
+    fix_line_breaks=False,
+    remove_control_chars=False,
+    normalization=None,
+    explain=False,
+)
 # Meta's mojibake consists of code points U+0080..U+00FF; a string without any has none.
 _LATIN1_HIGH = re.compile("[\x80-\xff]")
 
@@ -28,9 +36,20 @@ _LATIN1_HIGH = re.compile("[\x80-\xff]")
 # ZWJ (U+200D) and ZWNJ (U+200C) stay: they join emoji sequences (a family emoji is three emoji and
 # two ZWJ) and are spelling in Persian and Indic scripts; emoji tag characters (flags) stay too.
 # body_raw keeps the text as exported (message ids hash it): the audit copy, never a dataset's text.
-_HIDDEN_RANGES = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0x061C, 0x061C), (0x200B, 0x200B),
-                  (0x200E, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x2069), (0xFEFF, 0xFEFF),
-                  (0xFFF9, 0xFFFB))
+_HIDDEN_RANGES = (
+    (0x00, 0x08),
+    (0x0B, 0x0C),
+    (0x0E, 0x1F),
+    (0x7F, 0x9F),
+    (0x061C, 0x061C),
+    (0x200B, 0x200B),
+    (0x200E, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x2069),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+)
 _HIDDEN_RE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _HIDDEN_RANGES) + "]")
 _HIDDEN_RE2 = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in _HIDDEN_RANGES) + "]"  # Arrow's RE2 syntax
 

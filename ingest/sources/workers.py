@@ -11,6 +11,7 @@ Dagster thread say, gets spawned workers instead.
 Each worker ends itself when the ingest process dies: killed with SIGKILL, the ingest could not
 tell its workers, and they would wait for work for ever.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -28,8 +29,9 @@ PARENT_POLL_SECONDS = 0.5
 
 def start_workers(count: int) -> ProcessPoolExecutor:
     """A pool of `count` worker processes, started now (before the landing starts other threads)."""
-    pool = ProcessPoolExecutor(count, mp_context=worker_context(), initializer=_exit_with_parent,
-                               initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(
+        count, mp_context=worker_context(), initializer=_exit_with_parent, initargs=(os.getpid(),)
+    )
     with warnings.catch_warnings():
         # Python 3.12+ warns of any fork in a process with threads; worker_context checked these.
         warnings.filterwarnings("ignore", r".*multi-threaded.*fork\(\)", DeprecationWarning)

@@ -9,6 +9,7 @@ The two caps on one file are read where they apply, under the names tests lower 
 MAX_CHAT_BYTES as whatsapp_source.MAX_MEMBER_BYTES, MAX_FILE_BYTES as meta_files.MAX_FILE_BYTES.
 The others are read from this module when they are applied, so lowering them here takes effect.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,17 +17,17 @@ import lzma
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ingest.sources.base import ExportError
 
 # --- the caps -------------------------------------------------------------------------------------
-MAX_CHAT_BYTES = 2 << 30        # one WhatsApp chat text (a .txt, or the zip member): 2 GiB
-MAX_FILE_BYTES = 256 << 20      # one Meta message_N.json (Meta writes at most 10,000 messages, a few MB)
-MAX_EXPORT_BYTES = 4 << 30      # all the members one zipped export reads, added up (declared sizes)
-MAX_COMPRESSION_RATIO = 100     # uncompressed : compressed of one member; text deflates 3-15 : 1
-RATIO_FREE_BYTES = 4 << 20      # ... checked only for members larger than this (small ones cost nothing)
+MAX_CHAT_BYTES = 2 << 30  # one WhatsApp chat text (a .txt, or the zip member): 2 GiB
+MAX_FILE_BYTES = 256 << 20  # one Meta message_N.json (Meta writes at most 10,000 messages, a few MB)
+MAX_EXPORT_BYTES = 4 << 30  # all the members one zipped export reads, added up (declared sizes)
+MAX_COMPRESSION_RATIO = 100  # uncompressed : compressed of one member; text deflates 3-15 : 1
+RATIO_FREE_BYTES = 4 << 20  # ... checked only for members larger than this (small ones cost nothing)
 MAX_MESSAGE_TEXT_BYTES = 1 << 20  # one message's text (UTF-8), every platform: a longer one is rejected
 
 # What zipfile raises on damaged member data: corrupt deflate/LZMA/bzip2 (an OSError) streams,
@@ -35,16 +36,16 @@ DAMAGED_DATA = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSErro
 # ... and on members it cannot read at all: encryption, unknown methods, newer zip versions.
 UNREADABLE = (*DAMAGED_DATA, NotImplementedError, RuntimeError)
 
-_UTF8_NAME = 0x800   # general purpose flag bit 11: the member's name is UTF-8
+_UTF8_NAME = 0x800  # general purpose flag bit 11: the member's name is UTF-8
 
 
 def open_zip(path: Path) -> zipfile.ZipFile:
     try:
         return _open(path)
-    except UnicodeDecodeError as e:   # a name flagged as UTF-8 that not even cp437 could stand in for
+    except UnicodeDecodeError as e:  # a name flagged as UTF-8 that not even cp437 could stand in for
         name = e.object.decode("utf-8", "backslashreplace") if isinstance(e.object, bytes) else "?"
         raise ExportError(path, None, f"not a readable zip file (member {name!r}: {name_error(e)})") from None
-    except (zipfile.BadZipFile, NotImplementedError, ValueError, struct.error) as e:   # e.g. "zip file version 11.0"
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, struct.error) as e:  # e.g. "zip file version 11.0"
         raise ExportError(path, None, f"not a readable zip file ({e})") from None
 
 
@@ -60,13 +61,13 @@ def _open(path: Path) -> zipfile.ZipFile:
     try:
         try:
             fixes = _utf8_flag_fixes(raw)
-        except (AttributeError, struct.error, OSError):   # zipfile's internals moved: the name error stands
+        except (AttributeError, struct.error, OSError):  # zipfile's internals moved: the name error stands
             raise bad_name from None
         zf = zipfile.ZipFile(_PatchedFile(raw, fixes))
     except BaseException:
         raw.close()
         raise
-    zf._filePassed = False   # the zip owns the file: closing it (its last reader) closes the file
+    zf._filePassed = False  # the zip owns the file: closing it (its last reader) closes the file
     return zf
 
 
@@ -77,24 +78,24 @@ def _utf8_flag_fixes(fp) -> dict[int, bytes]:
     if not endrec:
         raise zipfile.BadZipFile("File is not a zip file")
     size_cd, offset_cd = endrec[zipfile._ECD_SIZE], endrec[zipfile._ECD_OFFSET]
-    concat = endrec[zipfile._ECD_LOCATION] - size_cd - offset_cd   # bytes before the zip, as zipfile reckons
+    concat = endrec[zipfile._ECD_LOCATION] - size_cd - offset_cd  # bytes before the zip, as zipfile reckons
     if endrec[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
         concat -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
     start = offset_cd + concat
     fp.seek(start)
     directory = fp.read(size_cd)
     fixes, at = {}, 0
-    while at + 46 <= len(directory) and directory[at:at + 4] == b"PK\x01\x02":
-        flags, = struct.unpack_from("<H", directory, at + 8)
+    while at + 46 <= len(directory) and directory[at : at + 4] == b"PK\x01\x02":
+        (flags,) = struct.unpack_from("<H", directory, at + 8)
         name_len, extra_len, comment_len = struct.unpack_from("<HHH", directory, at + 28)
-        local, = struct.unpack_from("<I", directory, at + 42)
-        if flags & _UTF8_NAME and not _is_utf8(directory[at + 46:at + 46 + name_len]):
+        (local,) = struct.unpack_from("<I", directory, at + 42)
+        if flags & _UTF8_NAME and not _is_utf8(directory[at + 46 : at + 46 + name_len]):
             fixes[start + at + 8] = struct.pack("<H", flags & ~_UTF8_NAME)
-            if local != 0xFFFFFFFF and local + concat >= 0:   # else: opening that member fails, alone
+            if local != 0xFFFFFFFF and local + concat >= 0:  # else: opening that member fails, alone
                 fp.seek(local + concat)
                 header = fp.read(8)
                 if len(header) == 8 and header[:4] == b"PK\x03\x04":
-                    local_flags, = struct.unpack_from("<H", header, 6)
+                    (local_flags,) = struct.unpack_from("<H", header, 6)
                     fixes[local + concat + 6] = struct.pack("<H", local_flags & ~_UTF8_NAME)
         at += 46 + name_len + extra_len + comment_len
     return fixes
@@ -143,12 +144,15 @@ class _PatchedFile(io.RawIOBase):
 
 # --- applying the caps ------------------------------------------------------------------------------
 
+
 def inflation(info: zipfile.ZipInfo, what: str) -> str | None:
     """Why the member must not be inflated, from its declared compression ratio; None if it may."""
     if info.file_size > RATIO_FREE_BYTES and info.file_size > MAX_COMPRESSION_RATIO * info.compress_size:
         ratio = f"{info.file_size // info.compress_size}:1" if info.compress_size else "from nothing"
-        return (f"{what} of {info.file_size} bytes is inflated {ratio}, above the {MAX_COMPRESSION_RATIO}:1 "
-                f"limit of a real export (a zip bomb?)")
+        return (
+            f"{what} of {info.file_size} bytes is inflated {ratio}, above the {MAX_COMPRESSION_RATIO}:1 "
+            f"limit of a real export (a zip bomb?)"
+        )
     return None
 
 
@@ -159,8 +163,12 @@ def check_export_total(members: Iterable[tuple[Path, zipfile.ZipInfo]]) -> None:
     for path, info in members:
         total += info.file_size
         if total > MAX_EXPORT_BYTES:
-            raise ExportError(path, info.filename, f"the export's message files add up to more than the "
-                                                   f"{MAX_EXPORT_BYTES} byte limit of one export, uncompressed")
+            raise ExportError(
+                path,
+                info.filename,
+                f"the export's message files add up to more than the "
+                f"{MAX_EXPORT_BYTES} byte limit of one export, uncompressed",
+            )
 
 
 def name_error(e: UnicodeDecodeError) -> str:

@@ -6,11 +6,12 @@ Callers differ only in how dbt runs: the CLI in a subprocess of its own (dbt_run
 Dagster through dagster-dbt so the UI sees every model and test (dagster_defs/dbt_assets.py).
 Each passes its invoker; both return a DbtRun built from dbt's run_results.json.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ingest.core.config import Config
 from ingest.core.files import private_dir

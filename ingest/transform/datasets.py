@@ -5,6 +5,7 @@ example with the chat `messages` (system, context turns, my reply last) and its 
 written to a temporary name and renamed, so a reader never sees half of one; counts.json is
 written last, so its presence means a complete export.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,11 +39,14 @@ def write_datasets(warehouse: Path) -> DatasetReport:
     with duckdb.connect(str(Warehouse(warehouse).duckdb), read_only=True) as con:
         for split in SPLITS:
             with atomic_path(out / f"{split}.parquet") as tmp:
-                con.execute(f"copy (select {COLUMNS} from training_examples where split = '{split}' "
-                            f"order by platform, target_ms, example_id) "
-                            f"to {_sql_path(tmp)} (format parquet, compression zstd)").fetchall()
+                con.execute(
+                    f"copy (select {COLUMNS} from training_examples where split = '{split}' "
+                    f"order by platform, target_ms, example_id) "
+                    f"to {_sql_path(tmp)} (format parquet, compression zstd)"
+                ).fetchall()
         for platform, split, n in con.execute(
-                "select platform, split, count(*) from training_examples group by all order by all").fetchall():
+            "select platform, split, count(*) from training_examples group by all order by all"
+        ).fetchall():
             report.by_platform.setdefault(platform, {})[split] = n
             report.counts[split] = report.counts.get(split, 0) + n
     counts = {s: report.counts.get(s, 0) for s in SPLITS} | {"by_platform": report.by_platform}

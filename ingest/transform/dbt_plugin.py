@@ -2,6 +2,7 @@
 
 Its own module, because importing dbt costs over half a second: nothing else of ai-me needs it.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,5 +26,11 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn) -> None:
         key = self._key
-        conn.create_function(SQL_FUNCTION, lambda text: keyed_hash(key, text), ["VARCHAR"], "VARCHAR",
-                             null_handling="default", side_effects=False)
+        conn.create_function(
+            SQL_FUNCTION,
+            lambda text: keyed_hash(key, text),
+            ["VARCHAR"],
+            "VARCHAR",
+            null_handling="default",
+            side_effects=False,
+        )

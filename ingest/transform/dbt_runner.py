@@ -11,6 +11,7 @@ only the user can read, never on the command line, which `ps` shows to everyone.
 string var as Jinja, so a var holding template syntax is refused (`dbt_vars`). The steps around a
 build (the language step before, the datasets after) are ingest/transform/build.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.core.config import Config, ConfigError
-from ingest.core.platforms import PLATFORMS, TABLE
-from ingest.core.identity import norm_name
 from ingest.core.files import private_dir
+from ingest.core.identity import norm_name
+from ingest.core.platforms import PLATFORMS, TABLE
 from ingest.core.warehouse import Warehouse
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -41,10 +42,14 @@ _VAR_VERBS = {"build", "run", "test", "compile", "show"}
 DATASET_NODE = "model.ai_me.training_examples"  # the mart warehouse/datasets/ is exported from
 
 
-ME_ENV = "AI_ME_DBT_ME"            # my names, as JSON, for dbt_project/macros/me.sql
-_JINJA = re.compile(r"\{[{%#]")    # what opens template syntax for dbt's Jinja
-_CONFIG_KEYS = {"languages": "filters.languages", "system_prompt": "dataset.system_prompt",
-                "split_strategy": "split.strategy", "timezone": "ingest.timezone"}
+ME_ENV = "AI_ME_DBT_ME"  # my names, as JSON, for dbt_project/macros/me.sql
+_JINJA = re.compile(r"\{[{%#]")  # what opens template syntax for dbt's Jinja
+_CONFIG_KEYS = {
+    "languages": "filters.languages",
+    "system_prompt": "dataset.system_prompt",
+    "split_strategy": "split.strategy",
+    "timezone": "ingest.timezone",
+}
 
 
 def me_vars(cfg: Config) -> dict:
@@ -118,28 +123,46 @@ def dbt_env(warehouse: Path, cfg: Config | None = None) -> dict[str, str]:
 
 def dbt_command(args: list[str], target_path: Path, log_path: Path) -> list[str]:
     """dbt as run by this interpreter, whether or not its bin folder is on PATH."""
-    return [sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args,
-            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(target_path), "--log-path", str(log_path),
-            "--log-format", "json", "--log-format-file", "debug"]
+    return [
+        sys.executable,
+        "-c",
+        "from dbt.cli.main import cli; cli()",
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(log_path),
+        "--log-format",
+        "json",
+        "--log-format-file",
+        "debug",
+    ]
 
 
 @dataclass
 class DbtRun:
     ok: bool
-    line: str                  # one line: counts, outcomes, failed node names; never data
+    line: str  # one line: counts, outcomes, failed node names; never data
     seconds: float
-    results: dict | None       # run_results.json, when dbt got as far as writing it
+    results: dict | None  # run_results.json, when dbt got as far as writing it
 
     def built(self, unique_id: str) -> bool:
-        return any(r["unique_id"] == unique_id and r["status"] == "success"
-                   for r in (self.results or {}).get("results", []))
+        return any(
+            r["unique_id"] == unique_id and r["status"] == "success" for r in (self.results or {}).get("results", [])
+        )
 
     @classmethod
     def of(cls, args: list[str], ok: bool, results: dict | None, seconds: float, why: str, log: Path) -> DbtRun:
         """The run as one line, from run_results.json when dbt wrote it, else from `why` it stopped."""
-        line = _summarise(results, seconds) if results is not None else \
-            f"{'done' if ok else 'failed: ' + why} in {seconds:.1f}s"
+        line = (
+            _summarise(results, seconds)
+            if results is not None
+            else f"{'done' if ok else 'failed: ' + why} in {seconds:.1f}s"
+        )
         if not ok:
             line += f" (log: {log})"
         return cls(ok, f"dbt {args[0]}: {line}" if args else f"dbt: {line}", seconds, results)
@@ -152,12 +175,22 @@ def invoke_dbt(args: list[str], cfg: Config, warehouse: Path) -> DbtRun:
     results_file = artifacts / "target" / "run_results.json"
     results_file.unlink(missing_ok=True)  # a stale one would describe an earlier run
     start = time.perf_counter()
-    proc = subprocess.run(dbt_command(dbt_args(args, cfg), artifacts / "target", artifacts / "logs"),
-                          env={**os.environ, **dbt_env(warehouse, cfg)}, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        dbt_command(dbt_args(args, cfg), artifacts / "target", artifacts / "logs"),
+        env={**os.environ, **dbt_env(warehouse, cfg)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists() else None
-    return DbtRun.of(args, proc.returncode == 0, results, time.perf_counter() - start,
-                     _first_error(proc.stdout, proc.stderr), artifacts / "logs" / "dbt.log")
+    return DbtRun.of(
+        args,
+        proc.returncode == 0,
+        results,
+        time.perf_counter() - start,
+        _first_error(proc.stdout, proc.stderr),
+        artifacts / "logs" / "dbt.log",
+    )
 
 
 def ensure_manifest(manifest_path: Path) -> None:
@@ -167,8 +200,11 @@ def ensure_manifest(manifest_path: Path) -> None:
 
 
 def _newest_source_mtime() -> float:
-    sources = [f for f in DBT_PROJECT_DIR.rglob("*")
-               if f.is_file() and not _GENERATED & set(f.relative_to(DBT_PROJECT_DIR).parts[:1])]
+    sources = [
+        f
+        for f in DBT_PROJECT_DIR.rglob("*")
+        if f.is_file() and not _GENERATED & set(f.relative_to(DBT_PROJECT_DIR).parts[:1])
+    ]
     sources += [f for f in MODELS_DIR.rglob("*") if f.is_file()]
     return max(f.stat().st_mtime for f in sources)
 
@@ -180,9 +216,13 @@ def write_manifest(manifest_path: Path) -> None:
     (`dagster dev` starts several) never read a half-written manifest.
     """
     with tempfile.TemporaryDirectory(prefix=".parse-", dir=private_dir(manifest_path.parent)) as tmp:
-        proc = subprocess.run(dbt_command(["parse"], Path(tmp), Path(tmp)),
-                              env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            dbt_command(["parse"], Path(tmp), Path(tmp)),
+            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed: {_first_error(proc.stdout, proc.stderr)}")
         os.replace(Path(tmp) / "manifest.json", manifest_path)

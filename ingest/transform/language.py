@@ -13,6 +13,7 @@ Detection, cheapest first:
    Only the languages of the text's script compete.
 3. Latin text with fewer than MIN_LETTERS letters is `und`: too short for any detector to call.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,15 +34,15 @@ import pyarrow.parquet as pq
 from ingest.core.files import atomic_path
 from ingest.core.warehouse import Warehouse
 
-DETECTOR = "script-ngram-nb-1"   # cache entries of another detector version are re-detected
+DETECTOR = "script-ngram-nb-1"  # cache entries of another detector version are re-detected
 UNDETERMINED = "und"
-MIN_LETTERS = 10                 # Latin texts shorter than this stay `und`
-MAX_CHARS = 600                  # the start of a long text decides, as langdetect's own cut-off does
+MIN_LETTERS = 10  # Latin texts shorter than this stay `und`
+MAX_CHARS = 600  # the start of a long text decides, as langdetect's own cut-off does
 BATCH = 2000
-MAX_CACHE_PARTS = 16             # more parts than this are compacted into one
+MAX_CACHE_PARTS = 16  # more parts than this are compacted into one
 CACHE_SCHEMA = pa.schema([("text_hash", pa.string()), ("lang", pa.string()), ("method", pa.string())])
 
-_ALPHA = 0.5 / 10_000            # langdetect's smoothing: alpha / BASE_FREQ
+_ALPHA = 0.5 / 10_000  # langdetect's smoothing: alpha / BASE_FREQ
 _URL_OR_MAIL = re.compile(r"https?://\S+|www\.\S+|[-_.0-9A-Za-z]+@[-_.0-9A-Za-z]+")
 
 # script -> (the language it decides, or None when n-grams choose among SCRIPT_LANGUAGES), ranges
@@ -67,8 +68,39 @@ _SCRIPTS: dict[str, tuple[str | None, tuple[tuple[int, int], ...]]] = {
     "malayalam": ("ml", ((0xD00, 0xD7F),)),
 }
 SCRIPT_LANGUAGES = {
-    "latin": ("af", "ca", "cs", "cy", "da", "de", "en", "es", "et", "fi", "fr", "hr", "hu", "id", "it",
-              "lt", "lv", "nl", "no", "pl", "pt", "ro", "sk", "sl", "so", "sq", "sv", "sw", "tl", "tr", "vi"),
+    "latin": (
+        "af",
+        "ca",
+        "cs",
+        "cy",
+        "da",
+        "de",
+        "en",
+        "es",
+        "et",
+        "fi",
+        "fr",
+        "hr",
+        "hu",
+        "id",
+        "it",
+        "lt",
+        "lv",
+        "nl",
+        "no",
+        "pl",
+        "pt",
+        "ro",
+        "sk",
+        "sl",
+        "so",
+        "sq",
+        "sv",
+        "sw",
+        "tl",
+        "tr",
+        "vi",
+    ),
     "cyrillic": ("bg", "mk", "ru", "uk"),
     "arabic": ("ar", "fa", "ur"),
     "devanagari": ("hi", "mr", "ne"),
@@ -82,16 +114,18 @@ _ASCII_LETTERS_ONLY = bytes(b if chr(b).isalpha() else 32 for b in range(256))
 
 @dataclass
 class LanguageReport:
-    texts: int = 0        # distinct texts in the raw Parquet
-    cached: int = 0       # of which already in the cache
-    detected: int = 0     # newly detected this run
+    texts: int = 0  # distinct texts in the raw Parquet
+    cached: int = 0  # of which already in the cache
+    detected: int = 0  # newly detected this run
     seconds: float = 0.0
     by_method: dict[str, int] | None = None
 
     def summary(self) -> str:
         methods = ", ".join(f"{k} {v}" for k, v in sorted((self.by_method or {}).items()))
-        return (f"language: {self.texts} distinct texts, {self.cached} cached, {self.detected} detected"
-                f"{f' ({methods})' if methods else ''} in {self.seconds:.1f}s")
+        return (
+            f"language: {self.texts} distinct texts, {self.cached} cached, {self.detected} detected"
+            f"{f' ({methods})' if methods else ''} in {self.seconds:.1f}s"
+        )
 
 
 @lru_cache(maxsize=1)
@@ -137,12 +171,14 @@ class NgramModel:
         normalized = ((cp, NGram.normalize(chr(cp))) for cp in range(0x10000))
         self.normalize = {cp: ch for cp, ch in normalized if ch != chr(cp)}
         self._zero = np.zeros(len(profiles), dtype=np.float32)
-        self._word_rows: dict[str, int] = {}   # words seen so far and their scores
+        self._word_rows: dict[str, int] = {}  # words seen so far and their scores
         self._word_matrix = np.empty((4096, len(profiles)), dtype=np.float32)
         # per script, 0 for its languages and -inf for the others: added to the scores
         self._script_index = {script: i for i, script in enumerate(SCRIPT_LANGUAGES)}
-        self._masks = np.array([[0.0 if lang in langs else -np.inf for lang in self.languages]
-                                for langs in SCRIPT_LANGUAGES.values()], dtype=np.float32)
+        self._masks = np.array(
+            [[0.0 if lang in langs else -np.inf for lang in self.languages] for langs in SCRIPT_LANGUAGES.values()],
+            dtype=np.float32,
+        )
 
     def words(self, text: str) -> list[str]:
         """The words langdetect would see: URLs and addresses removed, characters normalised;
@@ -159,7 +195,7 @@ class NgramModel:
         (langdetect's n-grams never cross a space, so a text's score is the sum of its words')."""
         padded = f" {word} "
         get = self.vocab.get
-        ids = [get(padded[i:i + n]) for n in (1, 2, 3) for i in range(len(padded) - n + 1)]
+        ids = [get(padded[i : i + n]) for n in (1, 2, 3) for i in range(len(padded) - n + 1)]
         ids = [i for i in ids if i is not None]
         return self.log_probs[ids].sum(axis=0) if ids else self._zero
 
@@ -211,8 +247,8 @@ def detect_languages(texts: list[str]) -> list[tuple[str, str]]:
             scripts.append(script)
     model = ngram_model() if pending else None
     for start in range(0, len(pending), BATCH):
-        chunk = pending[start:start + BATCH]
-        langs = model.detect([texts[i] for i in chunk], scripts[start:start + BATCH])
+        chunk = pending[start : start + BATCH]
+        langs = model.detect([texts[i] for i in chunk], scripts[start : start + BATCH])
         for i, lang in zip(chunk, langs):
             results[i] = (lang, "ngram")
     return results  # type: ignore[return-value]
@@ -238,21 +274,31 @@ def enrich_languages(warehouse: Path) -> LanguageReport:
             stale.unlink()
     parts = sorted(str(f) for f in folder.glob(f"{DETECTOR}-*.parquet"))
     with duckdb.connect() as con:
-        con.execute("create temp table texts as select md5(body_text) as text_hash, any_value(body_text) as body_text "
-                    "from read_parquet($files, union_by_name = true) "
-                    "where body_text is not null and trim(body_text) <> '' group by 1", {"files": raw})
+        con.execute(
+            "create temp table texts as select md5(body_text) as text_hash, any_value(body_text) as body_text "
+            "from read_parquet($files, union_by_name = true) "
+            "where body_text is not null and trim(body_text) <> '' group by 1",
+            {"files": raw},
+        )
         report.texts = con.execute("select count(*) from texts").fetchall()[0][0]
         if parts:
-            con.execute("delete from texts where text_hash in (select text_hash from read_parquet($parts))",
-                        {"parts": parts}).fetchall()
+            con.execute(
+                "delete from texts where text_hash in (select text_hash from read_parquet($parts))", {"parts": parts}
+            ).fetchall()
         todo = con.sql("select text_hash, body_text from texts").to_arrow_table()
     report.detected = todo.num_rows
     report.cached = report.texts - report.detected
     if todo.num_rows:
         detected = detect_languages(todo.column("body_text").to_pylist())
         report.by_method = dict(Counter(method for _, method in detected))
-        table = pa.table([todo.column("text_hash"), pa.array([lang for lang, _ in detected], pa.string()),
-                          pa.array([method for _, method in detected], pa.string())], schema=CACHE_SCHEMA)
+        table = pa.table(
+            [
+                todo.column("text_hash"),
+                pa.array([lang for lang, _ in detected], pa.string()),
+                pa.array([method for _, method in detected], pa.string()),
+            ],
+            schema=CACHE_SCHEMA,
+        )
         _write_part(folder, table)
     if len(list(folder.glob(f"{DETECTOR}-*.parquet"))) > MAX_CACHE_PARTS:
         _compact(folder)

@@ -5,6 +5,7 @@ first use and never printed. dbt reaches it through the dbt-duckdb plugin in dbt
 registers `ai_me_keyed_hash(text)` (HMAC-SHA256, hex) on dbt's DuckDB connection: the key is read
 from the file inside the dbt process, so it never appears in SQL, vars, the environment or any log.
 """
+
 from __future__ import annotations
 
 import hashlib

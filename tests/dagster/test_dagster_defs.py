@@ -3,6 +3,7 @@
 The ingest assets are driven by a tiny line-based fixture ingester (patched into the runner), so
 these tests exercise the wiring, not any one platform's parser.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,9 @@ from dagster_dbt import DagsterDbtTranslator
 
 from dagster_defs.resources import UserConfig
 from ingest import runner
-from ingest.sources.base import ExportError, ExportInput, Ingester, Reject, single_files
 from ingest.core.platforms import PLATFORMS
 from ingest.core.schema import RAW_SCHEMA
+from ingest.sources.base import ExportError, ExportInput, Ingester, Reject, single_files
 from ingest.transform.dbt_runner import write_manifest
 from tests.support.paths import REPO
 
@@ -39,8 +40,21 @@ def discover_lines(paths: list[Path]) -> list[ExportInput]:
 def parse_lines(export: ExportInput, ctx):
     """`conversation|message_id|epoch_ms|sender|text` per line; anything else is a reject."""
     path = export.files[0]
-    rows = {k: [] for k in ("conversation_id", "message_id", "timestamp_ms", "sender", "direction",
-                            "participants", "body_raw", "body_text", "content_type", "source_ref")}
+    rows = {
+        k: []
+        for k in (
+            "conversation_id",
+            "message_id",
+            "timestamp_ms",
+            "sender",
+            "direction",
+            "participants",
+            "body_raw",
+            "body_text",
+            "content_type",
+            "source_ref",
+        )
+    }
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         ctx.records_in += 1
         parts = line.split("|")
@@ -48,10 +62,18 @@ def parse_lines(export: ExportInput, ctx):
             yield Reject(f"{path.name}:{n}", "expected 5 fields", line)
             continue
         conv, mid, ts, sender, text = parts
-        for key, value in (("conversation_id", conv), ("message_id", mid), ("timestamp_ms", int(ts)),
-                           ("sender", sender), ("direction", "outbound" if sender == "Robin" else "inbound"),
-                           ("participants", ["Robin", "Sam"]), ("body_raw", text), ("body_text", text),
-                           ("content_type", "text"), ("source_ref", f"{path.name}:{n}")):
+        for key, value in (
+            ("conversation_id", conv),
+            ("message_id", mid),
+            ("timestamp_ms", int(ts)),
+            ("sender", sender),
+            ("direction", "outbound" if sender == "Robin" else "inbound"),
+            ("participants", ["Robin", "Sam"]),
+            ("body_raw", text),
+            ("body_text", text),
+            ("content_type", "text"),
+            ("source_ref", f"{path.name}:{n}"),
+        ):
             rows[key].append(value)
     ctx.note("fixture format")
     yield rows
@@ -101,10 +123,15 @@ def test_definitions_load_with_every_asset(defs):
 def test_dagster_cli_validates_the_definitions(tmp_path):
     """What `dagster dev` and `make demo` load, checked by Dagster's own CLI in a fresh process."""
     dagster = Path(sys.executable).with_name("dagster")
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", tmp_path)   # telemetry off
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", tmp_path)  # telemetry off
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    proc = subprocess.run([str(dagster), "definitions", "validate", "-m", "dagster_defs.definitions"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "dagster_defs.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "All code locations passed validation" in proc.stdout + proc.stderr
 
@@ -141,8 +168,9 @@ def test_write_manifest_parses_the_project(tmp_path):
     manifest_path = tmp_path / "target" / "manifest.json"
     write_manifest(manifest_path)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    assert sorted(n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model") == \
-        sorted(f.stem for f in (REPO / "models_sql").rglob("*.sql"))
+    assert sorted(n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model") == sorted(
+        f.stem for f in (REPO / "models_sql").rglob("*.sql")
+    )
     assert sorted(s["name"] for s in manifest["sources"].values()) == sorted([*PLATFORMS, "text_lang"])
     assert [p.name for p in manifest_path.parent.iterdir()] == ["manifest.json"]  # the parse folder is gone
 
@@ -154,8 +182,9 @@ def test_tracked_instance_config_turns_telemetry_off(tmp_path):
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.telemetry_enabled is False
         # the sensor's runs, each ending in a dbt build, never write the DuckDB file side by side
-        assert instance.get_concurrency_config().run_queue_config.tag_concurrency_limits == \
-            [{"key": "dagster/sensor_name", "value": "new_exports", "limit": 1}]
+        assert instance.get_concurrency_config().run_queue_config.tag_concurrency_limits == [
+            {"key": "dagster/sensor_name", "value": "new_exports", "limit": 1}
+        ]
 
 
 def test_unconfigured_platform_is_skipped(env):
@@ -206,8 +235,11 @@ def test_schema_problems_name_columns_only():
     wrong = RAW_SCHEMA.remove(RAW_SCHEMA.get_field_index("subject"))
     wrong = wrong.set(wrong.get_field_index("timestamp_ms"), pa.field("timestamp_ms", pa.string(), nullable=False))
     wrong = wrong.append(pa.field("extra", pa.int32()))
-    assert schema_problems(wrong) == ["missing column subject", "unexpected column extra",
-                                      "column timestamp_ms is string not null, expected int64 not null"]
+    assert schema_problems(wrong) == [
+        "missing column subject",
+        "unexpected column extra",
+        "column timestamp_ms is string not null, expected int64 not null",
+    ]
     reordered = pa.schema(list(RAW_SCHEMA)[::-1])
     assert schema_problems(reordered)[0].startswith("columns out of order")
 
@@ -215,16 +247,16 @@ def test_schema_problems_name_columns_only():
 @pytest.mark.slow
 def test_materialize_lands_builds_and_checks(env):
     from dagster_defs.dbt_assets import dbt_models
-    from dagster_defs.ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
     from dagster_defs.definitions import pipeline_resources
+    from dagster_defs.ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
 
     _, warehouse = env
-    result = materialize([*INGEST_ASSETS, *RAW_SCHEMA_CHECKS, dbt_models],
-                         resources=pipeline_resources())
+    result = materialize([*INGEST_ASSETS, *RAW_SCHEMA_CHECKS, dbt_models], resources=pipeline_resources())
     assert result.success
 
-    by_key = {e.materialization.asset_key: e.materialization.metadata
-              for e in result.get_asset_materialization_events()}
+    by_key = {
+        e.materialization.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()
+    }
     landed = by_key[AssetKey(["raw", "whatsapp"])]
     assert (landed["landed"].value, landed["rejected"].value, landed["records_in"].value) == (3, 1, 4)
     assert by_key[AssetKey(["raw", "gmail"])]["skipped"].value == "no export configured"
@@ -248,9 +280,12 @@ def test_materialize_lands_builds_and_checks(env):
     assert all(e.passed for e in evaluations.values())
 
     with duckdb.connect(str(warehouse / "ai_me.duckdb"), read_only=True) as con:
-        counts = dict(con.execute(
-            "select 'whatsapp', count(*) from stg_whatsapp__messages union all "
-            "select 'instagram', count(*) from stg_instagram__messages").fetchall())
+        counts = dict(
+            con.execute(
+                "select 'whatsapp', count(*) from stg_whatsapp__messages union all "
+                "select 'instagram', count(*) from stg_instagram__messages"
+            ).fetchall()
+        )
     assert counts == {"whatsapp": 3, "instagram": 0}
 
     # the same steps as `ai-me transform`: languages cached before dbt, datasets exported after

@@ -6,6 +6,7 @@ cannot launch a run (cross-origin text/plain POST, GET mutation by <img>, websoc
 DNS-rebound name gets nothing. Sample exports, a temporary warehouse and DAGSTER_HOME; nothing but
 loopback is used. Set AI_ME_SCREENSHOTS=DIR to keep the screenshots.
 """
+
 import base64
 import contextlib
 import http.server
@@ -25,8 +26,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.support.browser import chromium, needs_chromium
 from ingest.samples import generate
+from tests.support.browser import chromium, needs_chromium
 from tests.support.paths import REPO
 
 pytestmark = [pytest.mark.slow, needs_chromium, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -46,13 +47,22 @@ def dagster_dev(tmp_path: Path, config: Path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")  # telemetry off
-    env = os.environ | {"DAGSTER_HOME": str(home), "AI_ME_CONFIG": str(config),
-                        "AI_ME_WAREHOUSE": str(tmp_path / "warehouse"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = os.environ | {
+        "DAGSTER_HOME": str(home),
+        "AI_ME_CONFIG": str(config),
+        "AI_ME_WAREHOUSE": str(tmp_path / "warehouse"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     port, log = free_port(), tmp_path / "dagster_dev.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "dagster_defs.webserver", "dev", "-h", "127.0.0.1",
-                                 "-p", str(port), "-m", LOCATION], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dagster_defs.webserver", "dev", "-h", "127.0.0.1", "-p", str(port), "-m", LOCATION],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -81,8 +91,11 @@ def serving(url: str) -> bool:
 
 
 def graphql(url: str, query: str, **variables) -> dict:
-    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query, "variables": variables}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as answer:
         body = json.load(answer)
     assert "errors" not in body, body["errors"]
@@ -125,9 +138,11 @@ def node_matches(label: str, key) -> bool:
 
 
 REPO_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
-LAUNCH_PARAMS = {"selector": {**REPO_SELECTOR, "pipelineName": "__ASSET_JOB",
-                              "assetSelection": [{"path": ["raw", "whatsapp"]}]},
-                 "mode": "default", "executionMetadata": {"tags": []}}
+LAUNCH_PARAMS = {
+    "selector": {**REPO_SELECTOR, "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": ["raw", "whatsapp"]}]},
+    "mode": "default",
+    "executionMetadata": {"tags": []},
+}
 RUN_COUNT = """{ runsOrError { ... on Runs { count } } }"""
 
 
@@ -188,17 +203,23 @@ def test_asset_graph_renders_and_a_launched_run_succeeds(dev):
         tab.wait_for("!!document.body && document.body.innerText.includes('records_in')")
         text = tab.eval("document.body.innerText")
         assert "landed" in text and "rejected" in text
-        bodies = {b for f in (tmp_path / "warehouse" / "raw" / "whatsapp").glob("*.parquet")
-                  for b in pq.read_table(f, columns=["body_text"]).column("body_text").to_pylist()
-                  if b and len(b) >= 12}
+        bodies = {
+            b
+            for f in (tmp_path / "warehouse" / "raw" / "whatsapp").glob("*.parquet")
+            for b in pq.read_table(f, columns=["body_text"]).column("body_text").to_pylist()
+            if b and len(b) >= 12
+        }
         assert bodies and not [b for b in bodies if b in text]
         shots.append(screenshot(tab, tmp_path / "dagster_ui_raw_whatsapp.png"))
 
         # The run's page streams its event log over the UI's websocket, which the guard lets through.
         tab.call("Page.navigate", url=f"{url}/runs/{run_id}")
         tab.wait_for("!!document.body && document.body.innerText.includes('RUN_SUCCESS')")
-        handshakes = [e["params"]["response"]["status"] for e in tab.events
-                      if e["method"] == "Network.webSocketHandshakeResponseReceived"]
+        handshakes = [
+            e["params"]["response"]["status"]
+            for e in tab.events
+            if e["method"] == "Network.webSocketHandshakeResponseReceived"
+        ]
         assert 101 in handshakes and not [s for s in handshakes if s != 101], handshakes
         shots.append(screenshot(tab, tmp_path / "dagster_ui_run.png"))
         page_errors = [r for r in tab.responses(url) if r["status"] in (403, 405, 415)]
@@ -255,7 +276,7 @@ def test_a_foreign_page_cannot_launch_runs_or_read_the_ui(dev):
     url, log, tmp_path = dev
     port = int(urllib.parse.urlsplit(url).port)
     runs_before = graphql(url, RUN_COUNT)["runsOrError"]["count"]
-    attack = (ATTACK.replace("QUERY", json.dumps(LAUNCH)).replace("VARIABLES", json.dumps({"params": LAUNCH_PARAMS})))
+    attack = ATTACK.replace("QUERY", json.dumps(LAUNCH)).replace("VARIABLES", json.dumps({"params": LAUNCH_PARAMS}))
     profile = tmp_path / "chromium-attacked"
     profile.mkdir()
     flags = ("--host-resolver-rules=MAP *.test 127.0.0.1", "--disable-features=HttpsUpgrades")

@@ -1,4 +1,5 @@
 """The new_exports sensor: it requests ingest + downstream dbt for new or changed exports, and only then."""
+
 import json
 import os
 
@@ -19,8 +20,9 @@ def exports(tmp_path, monkeypatch):
     folder = tmp_path / "exports" / "instagram"
     folder.mkdir()
     config = tmp_path / "ai_me.toml"
-    config.write_text(f'[me]\nnames = ["Robin"]\n[exports]\nwhatsapp = ["{chat}"]\ninstagram = ["{folder}"]\n',
-                      encoding="utf-8")
+    config.write_text(
+        f'[me]\nnames = ["Robin"]\n[exports]\nwhatsapp = ["{chat}"]\ninstagram = ["{folder}"]\n', encoding="utf-8"
+    )
     monkeypatch.setenv("AI_ME_CONFIG", str(config))
     monkeypatch.setenv("AI_ME_WAREHOUSE", str(tmp_path / "warehouse"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
@@ -29,9 +31,8 @@ def exports(tmp_path, monkeypatch):
 
 def tick(cursor=None):
     """Evaluate the sensor once; (run requests, new cursor) or (SkipReason, old cursor)."""
-    from dagster_defs.sensors import new_exports
-
     from dagster_defs.resources import UserConfig
+    from dagster_defs.sensors import new_exports
 
     result = new_exports(build_sensor_context(cursor=cursor, resources={"user_config": UserConfig()}))
     if isinstance(result, SkipReason):
@@ -94,14 +95,14 @@ def test_no_configured_export_skips(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_requested_selection_runs_in_a_fresh_warehouse(exports, monkeypatch):
     """What the sensor asks for builds on its own, though other platforms were never ingested."""
-    from dagster_defs.definitions import defs
-    from dagster_defs.definitions import pipeline_resources
+    from dagster_defs.definitions import defs, pipeline_resources
 
     monkeypatch.setattr(runner, "get_ingester", lines_ingester)
     [request], _ = tick()
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(list(defs.assets), selection=request.asset_selection, instance=instance,
-                             resources=pipeline_resources())
+        result = materialize(
+            list(defs.assets), selection=request.asset_selection, instance=instance, resources=pipeline_resources()
+        )
     assert result.success
     built = {e.asset_key for e in result.get_asset_materialization_events()}
     assert built == set(request.asset_selection)
@@ -121,7 +122,6 @@ def test_a_purge_is_not_undone_by_the_next_tick(exports, tmp_path):
     """`ai-me purge --all` deletes Dagster's run history and with it the sensor's cursor; the next
     `make dev` starts the sensor without one. It must not land the purged exports again."""
     from dagster_defs.sensors import SEEN_FILE
-
     from ingest.manage import purge
 
     chat, folder = exports

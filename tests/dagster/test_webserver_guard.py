@@ -6,6 +6,7 @@ The mutation under test is setAutoMaterializePaused: it writes the instance and 
 a query, so "refused" means the instance did not change, not only a status code. An unguarded
 server next to it shows the attack these requests make (issue #25) is real.
 """
+
 import contextlib
 import http.client
 import json
@@ -26,8 +27,13 @@ from tests.support.paths import REPO
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 PAUSED = "{ instance { autoMaterializePaused } }"
 TOGGLE = "mutation($paused: Boolean!) { setAutoMaterializePaused(paused: $paused) }"
-WS_HANDSHAKE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "graphql-ws"}
+WS_HANDSHAKE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Protocol": "graphql-ws",
+}
 
 
 def free_port() -> int:
@@ -66,8 +72,10 @@ def dagster_app(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    with DagsterInstance.from_config(str(home)) as instance, \
-            WorkspaceProcessContext(instance, EmptyWorkspaceTarget(), version="test") as context:
+    with (
+        DagsterInstance.from_config(str(home)) as instance,
+        WorkspaceProcessContext(instance, EmptyWorkspaceTarget(), version="test") as context,
+    ):
         yield create_app_from_workspace_process_context(context)
 
 
@@ -97,9 +105,17 @@ def request(port, method, path, body=None, **headers):
 
 def graphql(port, query, **variables):
     """What the UI sends: a same-origin JSON POST."""
-    status, _, body = request(port, "POST", "/graphql", json.dumps({"query": query, "variables": variables}),
-                              Content_Type="application/json", Origin=f"http://127.0.0.1:{port}",
-                              Sec_Fetch_Site="same-origin", Sec_Fetch_Mode="cors", Sec_Fetch_Dest="empty")
+    status, _, body = request(
+        port,
+        "POST",
+        "/graphql",
+        json.dumps({"query": query, "variables": variables}),
+        Content_Type="application/json",
+        Origin=f"http://127.0.0.1:{port}",
+        Sec_Fetch_Site="same-origin",
+        Sec_Fetch_Mode="cors",
+        Sec_Fetch_Dest="empty",
+    )
     assert status == 200, body
     return json.loads(body)["data"]
 
@@ -112,9 +128,18 @@ def text_plain_attack(port, paused_value: bool, host=None, content_type="text/pl
     """What a foreign page's fetch(..., {mode: "no-cors"}) or <form enctype=text/plain> sends: a simple
     request, so no CORS preflight. Dagster reads the query from the URL when the body is not JSON."""
     query = urllib.parse.urlencode({"query": TOGGLE, "variables": json.dumps({"paused": paused_value})})
-    return request(port, "POST", f"/graphql?{query}", json.dumps({"query": TOGGLE, "variables": {"paused": paused_value}}),
-                   Content_Type=content_type, Origin="http://evil.example", Sec_Fetch_Site="cross-site",
-                   Sec_Fetch_Mode="no-cors", Sec_Fetch_Dest="empty", **({"Host": host} if host else {}))
+    return request(
+        port,
+        "POST",
+        f"/graphql?{query}",
+        json.dumps({"query": TOGGLE, "variables": {"paused": paused_value}}),
+        Content_Type=content_type,
+        Origin="http://evil.example",
+        Sec_Fetch_Site="cross-site",
+        Sec_Fetch_Mode="no-cors",
+        Sec_Fetch_Dest="empty",
+        **({"Host": host} if host else {}),
+    )
 
 
 def get_mutation(port, paused_value: bool, **headers):
@@ -127,8 +152,9 @@ def test_unguarded_webserver_runs_a_cross_origin_text_plain_mutation_and_a_get_m
     before = paused(unguarded)
     status, _, _ = text_plain_attack(unguarded, not before)
     assert status == 200 and paused(unguarded) is (not before)
-    status, _, _ = get_mutation(unguarded, before, Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="no-cors",
-                                Sec_Fetch_Dest="image")  # an <img src=...>
+    status, _, _ = get_mutation(
+        unguarded, before, Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="no-cors", Sec_Fetch_Dest="image"
+    )  # an <img src=...>
     assert status == 200 and paused(unguarded) is before
     status, _, _ = request(unguarded, "GET", "/server_info", Host="rebound.evil.example:80")
     assert status == 200  # any Host
@@ -146,8 +172,13 @@ def test_cross_origin_text_plain_post_is_refused(guarded):
 
 def test_non_json_post_is_refused_even_from_the_same_origin(guarded):
     before = paused(guarded)
-    for content_type in ("text/plain", "text/plain; charset=application/json", "application/graphql",
-                         "application/x-www-form-urlencoded", None):
+    for content_type in (
+        "text/plain",
+        "text/plain; charset=application/json",
+        "application/graphql",
+        "application/x-www-form-urlencoded",
+        None,
+    ):
         query = urllib.parse.urlencode({"query": TOGGLE, "variables": json.dumps({"paused": not before})})
         headers = {"Origin": f"http://127.0.0.1:{guarded}"} | ({"Content-Type": content_type} if content_type else {})
         status, _, body = request(guarded, "POST", f"/graphql?{query}", "{}", **headers)
@@ -157,12 +188,14 @@ def test_non_json_post_is_refused_even_from_the_same_origin(guarded):
 
 def test_get_mutation_is_refused(guarded):
     before = paused(guarded)
-    status, _, _ = get_mutation(guarded, not before, Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="no-cors",
-                                Sec_Fetch_Dest="image")
+    status, _, _ = get_mutation(
+        guarded, not before, Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="no-cors", Sec_Fetch_Dest="image"
+    )
     assert status == 403
     # a top-level cross-site navigation to the URL, and a request with no browser headers at all
-    status, _, _ = get_mutation(guarded, not before, Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="navigate",
-                                Sec_Fetch_Dest="document")
+    status, _, _ = get_mutation(
+        guarded, not before, Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="navigate", Sec_Fetch_Dest="document"
+    )
     assert status == 405
     status, _, body = get_mutation(guarded, not before)
     assert status == 405 and "GraphQL over GET" in body
@@ -173,12 +206,24 @@ def test_unknown_host_is_refused(guarded):
     """DNS rebinding: the page's name now resolves to 127.0.0.1, its requests are same-origin to it,
     and only the Host header tells them apart."""
     before = paused(guarded)
-    for host in (f"rebound.evil.example:{guarded}", "rebound.evil.example", f"127.0.0.1:{guarded + 1}",
-                 f"127.0.0.2:{guarded}", f"0.0.0.0:{guarded}"):
+    for host in (
+        f"rebound.evil.example:{guarded}",
+        "rebound.evil.example",
+        f"127.0.0.1:{guarded + 1}",
+        f"127.0.0.2:{guarded}",
+        f"0.0.0.0:{guarded}",
+    ):
         status, _, body = request(guarded, "GET", "/server_info", Host=host)
         assert status == 403 and "unknown Host" in body, host
-        status, _, _ = request(guarded, "POST", "/graphql", json.dumps({"query": TOGGLE, "variables": {"paused": not before}}),
-                               Host=host, Content_Type="application/json", Origin=f"http://{host}")
+        status, _, _ = request(
+            guarded,
+            "POST",
+            "/graphql",
+            json.dumps({"query": TOGGLE, "variables": {"paused": not before}}),
+            Host=host,
+            Content_Type="application/json",
+            Origin=f"http://{host}",
+        )
         assert status == 403, host
     assert paused(guarded) is before
 
@@ -188,16 +233,25 @@ def test_loopback_hosts_and_the_same_origin_are_served(guarded):
         status, headers, body = request(guarded, "GET", "/server_info", Host=host)
         assert status == 200 and "dagster_webserver_version" in body, (host, body)
         assert headers["x-frame-options"] == "SAMEORIGIN"
-        status, _, body = request(guarded, "POST", "/graphql", json.dumps({"query": PAUSED}), Host=host,
-                                  Content_Type="application/json; charset=utf-8", Origin=f"http://{host}",
-                                  Sec_Fetch_Site="same-origin")
+        status, _, body = request(
+            guarded,
+            "POST",
+            "/graphql",
+            json.dumps({"query": PAUSED}),
+            Host=host,
+            Content_Type="application/json; charset=utf-8",
+            Origin=f"http://{host}",
+            Sec_Fetch_Site="same-origin",
+        )
         assert status == 200 and "autoMaterializePaused" in body, (host, body)
     # the UI's pages, a top-level visit from a link on another site, and GraphiQL's page
-    status, _, body = request(guarded, "GET", "/asset-groups", Sec_Fetch_Site="none", Sec_Fetch_Mode="navigate",
-                              Sec_Fetch_Dest="document")
+    status, _, body = request(
+        guarded, "GET", "/asset-groups", Sec_Fetch_Site="none", Sec_Fetch_Mode="navigate", Sec_Fetch_Dest="document"
+    )
     assert status == 200 and "<html" in body.lower()
-    status, _, _ = request(guarded, "GET", "/runs", Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="navigate",
-                           Sec_Fetch_Dest="document")
+    status, _, _ = request(
+        guarded, "GET", "/runs", Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="navigate", Sec_Fetch_Dest="document"
+    )
     assert status == 200
     status, _, body = request(guarded, "GET", "/graphql", Accept="text/html")
     assert status == 200 and "graphiql" in body.lower()
@@ -210,26 +264,40 @@ def test_loopback_hosts_and_the_same_origin_are_served(guarded):
 def test_framing_and_same_site_requests_are_refused(guarded):
     """Another site framing the UI (clickjacking) and another local server's pages (same-site:
     127.0.0.1 on another port) are refused."""
-    status, _, _ = request(guarded, "GET", "/asset-groups", Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="navigate",
-                           Sec_Fetch_Dest="iframe")
+    status, _, _ = request(
+        guarded, "GET", "/asset-groups", Sec_Fetch_Site="cross-site", Sec_Fetch_Mode="navigate", Sec_Fetch_Dest="iframe"
+    )
     assert status == 403
-    status, _, _ = request(guarded, "GET", "/server_info", Sec_Fetch_Site="same-site", Sec_Fetch_Mode="cors",
-                           Sec_Fetch_Dest="empty", Origin=f"http://127.0.0.1:{guarded + 1}")
+    status, _, _ = request(
+        guarded,
+        "GET",
+        "/server_info",
+        Sec_Fetch_Site="same-site",
+        Sec_Fetch_Mode="cors",
+        Sec_Fetch_Dest="empty",
+        Origin=f"http://127.0.0.1:{guarded + 1}",
+    )
     assert status == 403
-    status, _, _ = request(guarded, "POST", "/graphql", json.dumps({"query": PAUSED}), Content_Type="application/json",
-                           Origin="null")  # a sandboxed frame or a data: URL
+    status, _, _ = request(
+        guarded, "POST", "/graphql", json.dumps({"query": PAUSED}), Content_Type="application/json", Origin="null"
+    )  # a sandboxed frame or a data: URL
     assert status == 403
 
 
 def test_websocket_from_the_same_origin_is_served(guarded):
     from websockets.sync.client import connect
 
-    with connect(f"ws://127.0.0.1:{guarded}/graphql", origin=f"http://127.0.0.1:{guarded}",
-                 subprotocols=["graphql-ws"], open_timeout=30) as ws:
+    with connect(
+        f"ws://127.0.0.1:{guarded}/graphql",
+        origin=f"http://127.0.0.1:{guarded}",
+        subprotocols=["graphql-ws"],
+        open_timeout=30,
+    ) as ws:
         ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(ws.recv(timeout=30)) == {"type": "connection_ack"}
-    status, _, _ = request(guarded, "GET", "/graphql", **WS_HANDSHAKE, Origin=f"http://localhost:{guarded}",
-                           Host=f"localhost:{guarded}")
+    status, _, _ = request(
+        guarded, "GET", "/graphql", **WS_HANDSHAKE, Origin=f"http://localhost:{guarded}", Host=f"localhost:{guarded}"
+    )
     assert status == 101
 
 
@@ -240,12 +308,19 @@ def test_websocket_from_a_foreign_origin_or_host_is_refused(guarded, unguarded):
     # the unguarded webserver accepts any Origin
     assert request(unguarded, "GET", "/graphql", **WS_HANDSHAKE, Origin="http://evil.example")[0] == 101
     with pytest.raises(InvalidStatus) as refused:
-        connect(f"ws://127.0.0.1:{guarded}/graphql", origin="http://evil.example", subprotocols=["graphql-ws"],
-                open_timeout=30)
+        connect(
+            f"ws://127.0.0.1:{guarded}/graphql",
+            origin="http://evil.example",
+            subprotocols=["graphql-ws"],
+            open_timeout=30,
+        )
     assert refused.value.response.status_code == 403
-    for headers in ({"Origin": f"http://127.0.0.1:{guarded + 1}"}, {"Origin": "null"},
-                    {"Host": f"rebound.evil.example:{guarded}", "Origin": f"http://rebound.evil.example:{guarded}"},
-                    {"Origin": f"http://127.0.0.1:{guarded}", "Sec-Fetch-Site": "cross-site"}):
+    for headers in (
+        {"Origin": f"http://127.0.0.1:{guarded + 1}"},
+        {"Origin": "null"},
+        {"Host": f"rebound.evil.example:{guarded}", "Origin": f"http://rebound.evil.example:{guarded}"},
+        {"Origin": f"http://127.0.0.1:{guarded}", "Sec-Fetch-Site": "cross-site"},
+    ):
         status, _, _ = request(guarded, "GET", "/graphql", **WS_HANDSHAKE, **headers)
         assert status == 403, headers
 
@@ -253,8 +328,14 @@ def test_websocket_from_a_foreign_origin_or_host_is_refused(guarded, unguarded):
 def test_clients_off_loopback_are_refused():
     """Bound to another interface by mistake, the guard still serves this machine only."""
     guard = LocalOnly(app=None, port=3000)
-    scope = {"type": "http", "method": "GET", "path": "/server_info", "query_string": b"",
-             "headers": [(b"host", b"127.0.0.1:3000")], "server": ("0.0.0.0", 3000)}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/server_info",
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1:3000")],
+        "server": ("0.0.0.0", 3000),
+    }
     assert guard.refusal(scope | {"client": ("127.0.0.1", 5000)}) is None
     assert guard.refusal(scope | {"client": ("::1", 5000)}) is None
     assert guard.refusal(scope | {"client": ("192.168.1.20", 5000)})[0] == 403
@@ -303,12 +384,21 @@ def test_dagster_started_without_make_keeps_its_run_history_owner_only(tmp_path)
     home.chmod(0o755)
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     (home / "dagster.yaml").chmod(0o644)
-    script = ("from dagster import DagsterInstance\n"
-              "instance = DagsterInstance.get()\n"
-              "assert instance.get_runs_count() == 0  # the run and event log storages exist\n"
-              "print(type(instance).__name__)\n")
-    done = subprocess.run([sys.executable, "-c", script], env=os.environ | {"DAGSTER_HOME": str(home)},
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.umask(0o022))
+    script = (
+        "from dagster import DagsterInstance\n"
+        "instance = DagsterInstance.get()\n"
+        "assert instance.get_runs_count() == 0  # the run and event log storages exist\n"
+        "print(type(instance).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=os.environ | {"DAGSTER_HOME": str(home)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(0o022),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "OwnerOnlyInstance"
     assert home.stat().st_mode & 0o777 == 0o700

@@ -1,4 +1,5 @@
 """The `ai-me` command line: summaries, exit codes and errors a user understands."""
+
 import subprocess
 import sys
 
@@ -6,7 +7,6 @@ import pytest
 
 from ingest.cli import main
 from tests.support.paths import FIXTURES
-
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +22,9 @@ HEAVY = ("dbt", "torch", "transformers", "dagster", "duckdb", "pyarrow", "datase
 def test_the_command_line_loads_no_heavy_library():
     """`ai-me --help` and every verb's parser start in a fraction of a second: the pipeline's libraries
     load when a verb runs, not when the parser is built."""
-    code = ("import sys, ingest.cli; ingest.cli.build_parser(); "
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    code = (
+        f"import sys, ingest.cli; ingest.cli.build_parser(); print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
 

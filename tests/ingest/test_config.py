@@ -1,4 +1,3 @@
-
 import pytest
 
 from ingest.core.config import ConfigError, load_config
@@ -32,17 +31,20 @@ def test_env_overrides_warehouse_root(tmp_path, monkeypatch):
     assert load_config(write(tmp_path, "")).warehouse_root == tmp_path / "elsewhere"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[me]\nnmes = ['x']\n", "unknown key me.nmes"),
-    ("[mee]\n", "unknown key mee"),
-    ("[me]\nnames = 3\n", "me.names must be a list of strings"),
-    ("[ingest]\ntimezone = 'Mars/Olympus'\n", "ingest.timezone: unknown time zone"),
-    ("[ingest]\ndate_order = 'ddmm'\n", "ingest.date_order must be one of auto, dmy, mdy, ymd"),
-    ("[split]\ntest_fraction = 0.7\n", "split.test_fraction must be between 0 and 0.5"),
-    ("[filters]\nmin_chars = 'two'\n", "filters.min_chars must be a int"),
-    ("me = 1\n", "[me] must be a table"),
-    ("[me\n", "ai_me.toml"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[me]\nnmes = ['x']\n", "unknown key me.nmes"),
+        ("[mee]\n", "unknown key mee"),
+        ("[me]\nnames = 3\n", "me.names must be a list of strings"),
+        ("[ingest]\ntimezone = 'Mars/Olympus'\n", "ingest.timezone: unknown time zone"),
+        ("[ingest]\ndate_order = 'ddmm'\n", "ingest.date_order must be one of auto, dmy, mdy, ymd"),
+        ("[split]\ntest_fraction = 0.7\n", "split.test_fraction must be between 0 and 0.5"),
+        ("[filters]\nmin_chars = 'two'\n", "filters.min_chars must be a int"),
+        ("me = 1\n", "[me] must be a table"),
+        ("[me\n", "ai_me.toml"),
+    ],
+)
 def test_wrong_keys_and_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, text))

@@ -5,6 +5,7 @@ or <case>.html its HTML (for mail sent as HTML only), read through html_to_text 
 ingester reads it; <case>.expected.txt the text the sender actually wrote. Accuracy is the share
 of exact matches.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,7 @@ from ingest.sources.gmail.html_text import html_to_text
 from tests.support.paths import FIXTURES
 
 REPLIES = FIXTURES / "gmail" / "replies"
-CLIENTS = ("gmail", "outlook", "apple_mail", "iphone", "android", "yahoo", "thunderbird", "hotmail", "mailru",
-           "yandex")
+CLIENTS = ("gmail", "outlook", "apple_mail", "iphone", "android", "yahoo", "thunderbird", "hotmail", "mailru", "yandex")
 
 
 def reply_cases(root: Path = REPLIES) -> list[tuple[str, str, str, str]]:
@@ -54,8 +54,7 @@ def test_fixtures_cover_every_client():
 
 def test_reply_extraction_accuracy():
     scores = reply_accuracy()
-    failures = [f"{client}/{case}" for client, case, body, expected in reply_cases()
-                if extract_reply(body) != expected]
+    failures = [f"{client}/{case}" for client, case, body, expected in reply_cases() if extract_reply(body) != expected]
     hits, total = scores["all"]
     assert hits / total >= 0.95, f"{hits}/{total} exact; failing: {failures}"
     for client in CLIENTS:
@@ -64,8 +63,10 @@ def test_reply_extraction_accuracy():
 
 
 def test_gmail_attribution_wrapped_over_two_lines():
-    body = ("Fine by me.\n\nOn Tue, Mar 14, 2023 at 6:02 PM Bartholomew Featherstonehaugh <\n"
-            "bartholomew@example.co.uk> wrote:\n\n> Thursday?\n")
+    body = (
+        "Fine by me.\n\nOn Tue, Mar 14, 2023 at 6:02 PM Bartholomew Featherstonehaugh <\n"
+        "bartholomew@example.co.uk> wrote:\n\n> Thursday?\n"
+    )
     assert extract_reply(body) == "Fine by me."
 
 
@@ -95,15 +96,20 @@ def test_analyse_reports_what_was_removed():
 
 
 def test_outlook_forward_block_is_flagged_as_forward():
-    body = ("See below.\n\nFrom: Shop <s@shop.example>\nSent: Monday, January 2, 2023 10:15 AM\n"
-            "To: Sam <sam@x.example>\nSubject: FW: Order 1234\n\nShipped.")
+    body = (
+        "See below.\n\nFrom: Shop <s@shop.example>\nSent: Monday, January 2, 2023 10:15 AM\n"
+        "To: Sam <sam@x.example>\nSubject: FW: Order 1234\n\nShipped."
+    )
     result = analyse(body)
     assert (result.text, result.forwarded) == ("See below.", True)
 
 
 def test_localized_forward_block_is_flagged_as_forward():
-    body = ("下記ご確認ください。\n\n差出人: Shop <s@shop.example>\n送信日時: 2023年1月2日 10:15\n宛先: Sam <sam@x.example>\n"
-            "件名: FW: ご注文 1234\n\n発送しました。")
+    body = (
+        "下記ご確認ください。\n\n差出人: Shop <s@shop.example>\n送信日時: 2023年1月2日 10:15\n"
+        "宛先: Sam <sam@x.example>\n"
+        "件名: FW: ご注文 1234\n\n発送しました。"
+    )
     assert (analyse(body).text, analyse(body).forwarded) == ("下記ご確認ください。", True)
 
 
@@ -115,8 +121,10 @@ def test_date_first_block_needs_a_time():
 
 
 def test_attribution_found_by_its_end_in_a_bottom_post():
-    body = ("W dniu 26.06.2014 14:00, Jan Kowalski pisze:\n> Sprawdzisz fakturę?\n\nTak, jutro.\n\n"
-            "26.06.2014, 14:41, \"Anna\" <anna@example.pl>:\n> A paragon?\n\nTeż.")
+    body = (
+        "W dniu 26.06.2014 14:00, Jan Kowalski pisze:\n> Sprawdzisz fakturę?\n\nTak, jutro.\n\n"
+        '26.06.2014, 14:41, "Anna" <anna@example.pl>:\n> A paragon?\n\nTeż.'
+    )
     assert extract_reply(body) == "Tak, jutro.\n\nTeż."
 
 
@@ -139,11 +147,33 @@ def test_crlf_bodies():
     assert extract_reply("Ok\r\n\r\nOn Mon, 2 Jan 2023 at 10:00, A <a@x> wrote:\r\n> q\r\n") == "Ok"
 
 
-_PIECES = st.sampled_from(["a", "b", " ", ">", "-", "_", ":", "@", "\n", "\t", "\r", "\u00e9", "-- ",
-                           "On 2 Jan 2023, A wrote:", "From: x", "Sent: y", "Sent from my iPhone",
-                           "Am 1.2.23 schrieb B:", "---------- Forwarded message ---------",
-                           "02.01.2023 10:15, A <a@b.c>:", "Date: 2 Jan 10:15", "написал:",
-                           "2023년 1월 2일 (월) 오전 10:15, A <a@b.c>님이 작성:"])
+_PIECES = st.sampled_from(
+    [
+        "a",
+        "b",
+        " ",
+        ">",
+        "-",
+        "_",
+        ":",
+        "@",
+        "\n",
+        "\t",
+        "\r",
+        "\u00e9",
+        "-- ",
+        "On 2 Jan 2023, A wrote:",
+        "From: x",
+        "Sent: y",
+        "Sent from my iPhone",
+        "Am 1.2.23 schrieb B:",
+        "---------- Forwarded message ---------",
+        "02.01.2023 10:15, A <a@b.c>:",
+        "Date: 2 Jan 10:15",
+        "написал:",
+        "2023년 1월 2일 (월) 오전 10:15, A <a@b.c>님이 작성:",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)

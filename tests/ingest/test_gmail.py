@@ -6,6 +6,7 @@ build mbox files from them the way Takeout writes one (From_ lines, mboxrd quoti
 tests/fixtures/gmail/mbox/ holds whole files as other mbox writers leave them, and files that are
 not mboxes.
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,15 +21,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.sources.gmail import ingester as gmail
-from ingest.sources.gmail import message as gmail_message, mime as gmail_mime, threads as gmail_threads
-
-from ingest.sources import workers as worker_processes
-from ingest.sources.base import ExportError, ParseContext, Reject
-from ingest.sources.gmail.html_text import html_to_text
 from ingest.core.config import Config
 from ingest.core.identity import Me
 from ingest.landing import land
+from ingest.sources import workers as worker_processes
+from ingest.sources.base import ExportError, ParseContext, Reject
+from ingest.sources.gmail import ingester as gmail
+from ingest.sources.gmail import message as gmail_message
+from ingest.sources.gmail import mime as gmail_mime
+from ingest.sources.gmail import threads as gmail_threads
+from ingest.sources.gmail.html_text import html_to_text
 from ingest.sources.gmail.mbox import RawMessage
 from tests.support.paths import FIXTURES
 
@@ -59,8 +61,9 @@ def land_mbox(tmp_path: Path, data: bytes, me: Me = ME, name: str = "All mail.mb
 @pytest.fixture(scope="module")
 def fixture_rows(tmp_path_factory):
     names = sorted(GOLDEN, key=lambda name: (name.endswith("_truncated_last.eml"), name))  # it ends the file
-    result, rows, rejects = land_mbox(tmp_path_factory.mktemp("fixtures"),
-                                      mbox_of([(MESSAGES / n).read_bytes() for n in names]))
+    result, rows, rejects = land_mbox(
+        tmp_path_factory.mktemp("fixtures"), mbox_of([(MESSAGES / n).read_bytes() for n in names])
+    )
     assert result.rejected == 0 and len(rows) == len(names)
     return dict(zip(names, rows)), result
 
@@ -92,14 +95,23 @@ def test_source_refs_point_at_the_from_lines(tmp_path):
     assert rows[0]["source_ref"] == "All mail.mbox@0"
 
 
-@pytest.mark.parametrize("name, bodies", [
-    ("mailman-2010-December.txt", ['Hi all,\n\nthe link step stops with "undefined reference to __aeabi_uidiv".\n'
-                                   'From what I can tell the toolchain misses libgcc.\n\nGoran',
-                                   "Add -lgcc after your objects and it links.\n\nAnna", "That did it, thanks!"]),
-    ("non_ascii_envelope.mbox", ["Passt Donnerstag?", "Ja, 10 Uhr.", "Je viens aussi."]),
-    ("thunderbird/Inbox", ["I left the keys with the neighbour.", "From now on we start at nine."]),
-    ("undated_envelopes.mbox", ["First.", "Second."]),
-])
+@pytest.mark.parametrize(
+    "name, bodies",
+    [
+        (
+            "mailman-2010-December.txt",
+            [
+                'Hi all,\n\nthe link step stops with "undefined reference to __aeabi_uidiv".\n'
+                "From what I can tell the toolchain misses libgcc.\n\nGoran",
+                "Add -lgcc after your objects and it links.\n\nAnna",
+                "That did it, thanks!",
+            ],
+        ),
+        ("non_ascii_envelope.mbox", ["Passt Donnerstag?", "Ja, 10 Uhr.", "Je viens aussi."]),
+        ("thunderbird/Inbox", ["I left the keys with the neighbour.", "From now on we start at nine."]),
+        ("undated_envelopes.mbox", ["First.", "Second."]),
+    ],
+)
 def test_mbox_files_of_other_writers_land(tmp_path, name, bodies):
     [export] = gmail.INGESTER.discover([MBOXES / name])
     result = land(gmail.INGESTER, export, tmp_path / "warehouse", ParseContext("gmail", ME))
@@ -119,6 +131,7 @@ def test_files_that_are_not_mboxes_land_nothing(tmp_path, name):
 
 # --- direction and automation -------------------------------------------------------------------
 
+
 def test_me_given_on_the_command_line_matches_my_address(tmp_path):
     msg = b"From: Sam <Sam.Smith+x@gmail.com>\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n\nhi\n"
     me = Config().identity(("SAM.SMITH@gmail.com",))  # as `--me SAM.SMITH@gmail.com` does
@@ -127,20 +140,30 @@ def test_me_given_on_the_command_line_matches_my_address(tmp_path):
 
 
 def test_without_my_address_the_sent_label_decides(tmp_path):
-    msgs = [b"X-Gmail-Labels: Sent\nFrom: sam@x.example\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n\nhi\n",
-            b"X-Gmail-Labels: Inbox\nFrom: al@x.example\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n\nhi\n"]
+    msgs = [
+        b"X-Gmail-Labels: Sent\nFrom: sam@x.example\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n\nhi\n",
+        b"X-Gmail-Labels: Inbox\nFrom: al@x.example\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n\nhi\n",
+    ]
     result, rows, _ = land_mbox(tmp_path, mbox_of(msgs), me=Me())
     assert [r["direction"] for r in rows] == ["outbound", "inbound"]
     assert any("only mail labelled Sent counts as outbound" in n for n in result.notes)
 
 
-@pytest.mark.parametrize("header, automated", [
-    (b"Precedence: bulk\n", True), (b"Precedence: list\n", True), (b"Auto-Submitted: auto-generated\n", True),
-    (b"Auto-Submitted: no\n", False), (b"X-Gmail-Labels: Category Social\n", True),
-    (b"X-Gmail-Labels: Category Updates,Inbox\n", True), (b"X-Gmail-Labels: Category Personal\n", False),
-    (b"From: DoNotReply@bank.example\n", True), (b"From: Mailer-Daemon@googlemail.com\n", True),
-    (b"From: Noah Reply <noah@x.example>\n", False),
-])
+@pytest.mark.parametrize(
+    "header, automated",
+    [
+        (b"Precedence: bulk\n", True),
+        (b"Precedence: list\n", True),
+        (b"Auto-Submitted: auto-generated\n", True),
+        (b"Auto-Submitted: no\n", False),
+        (b"X-Gmail-Labels: Category Social\n", True),
+        (b"X-Gmail-Labels: Category Updates,Inbox\n", True),
+        (b"X-Gmail-Labels: Category Personal\n", False),
+        (b"From: DoNotReply@bank.example\n", True),
+        (b"From: Mailer-Daemon@googlemail.com\n", True),
+        (b"From: Noah Reply <noah@x.example>\n", False),
+    ],
+)
 def test_automated_mail(tmp_path, header, automated):
     msg = header + b"Date: Mon, 2 Jan 2023 10:00:00 +0000\n\nhello\n"
     _, [row], _ = land_mbox(tmp_path, mbox_of([msg]))
@@ -149,15 +172,19 @@ def test_automated_mail(tmp_path, header, automated):
 
 # --- dates --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("date, expected_ms, flags", [
-    (b"Mon, 2 Jan 2023 10:00:00 +0200", 1672646400000, None),
-    (b"2 Jan 2023 10:00 -0000", 1672653600000, None),
-    (b"Mon, 02 Jan 23 10:00:00 EST", 1672671600000, None),
-    (b"Mon, 2 Jan 2023 10:00:00", 1672653600000, ["date_no_zone"]),
-    (b"Mon, 31 Feb 2023 10:00:00 +0000", 1672654272000, ["date_from_envelope"]),
-    (b"yesterday", 1672654272000, ["date_from_envelope"]),
-    (None, 1672654272000, ["date_from_envelope"]),
-])
+
+@pytest.mark.parametrize(
+    "date, expected_ms, flags",
+    [
+        (b"Mon, 2 Jan 2023 10:00:00 +0200", 1672646400000, None),
+        (b"2 Jan 2023 10:00 -0000", 1672653600000, None),
+        (b"Mon, 02 Jan 23 10:00:00 EST", 1672671600000, None),
+        (b"Mon, 2 Jan 2023 10:00:00", 1672653600000, ["date_no_zone"]),
+        (b"Mon, 31 Feb 2023 10:00:00 +0000", 1672654272000, ["date_from_envelope"]),
+        (b"yesterday", 1672654272000, ["date_from_envelope"]),
+        (None, 1672654272000, ["date_from_envelope"]),
+    ],
+)
 def test_dates_to_utc_with_envelope_fallback(date, expected_ms, flags):
     head = b"Message-ID: <d@x>\n" + (b"Date: " + date + b"\n" if date else b"")
     raw = RawMessage(0, b"From x Mon Jan 02 10:11:12 +0000 2023", head + b"\nx\n", 0, False)
@@ -172,6 +199,7 @@ def test_no_date_anywhere_is_a_reject():
 
 # --- threads without X-GM-THRID -----------------------------------------------------------------
 
+
 def _mail(mid: str, subject: str, refs: str = "", reply_to: str = "") -> bytes:
     head = f"Message-ID: <{mid}>\nSubject: {subject}\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n"
     head += f"References: {refs}\n" if refs else ""
@@ -181,13 +209,13 @@ def _mail(mid: str, subject: str, refs: str = "", reply_to: str = "") -> bytes:
 
 def test_threads_are_derived_from_references_and_subjects(tmp_path):
     msgs = [
-        _mail("b@x", "Re: Plans", refs="<a@x>", reply_to="a@x"),   # reply seen before its root
-        _mail("a@x", "Plans"),                                      # the root
-        _mail("c@x", "RE: Plans", reply_to="b@x"),                 # parent only
-        _mail("d@x", "Aw: Plans"),                                  # a reply that lost its references
+        _mail("b@x", "Re: Plans", refs="<a@x>", reply_to="a@x"),  # reply seen before its root
+        _mail("a@x", "Plans"),  # the root
+        _mail("c@x", "RE: Plans", reply_to="b@x"),  # parent only
+        _mail("d@x", "Aw: Plans"),  # a reply that lost its references
         _mail("e@x", "Hello"),
-        _mail("f@x", "Hello"),                                      # same subject, not a reply: new thread
-        _mail("g@x", "Re: Unrelated", refs="<zz@x> <b@x>"),         # unknown root
+        _mail("f@x", "Hello"),  # same subject, not a reply: new thread
+        _mail("g@x", "Re: Unrelated", refs="<zz@x> <b@x>"),  # unknown root
     ]
     _, rows, _ = land_mbox(tmp_path, mbox_of(msgs))
     conv = {r["message_id"]: r["conversation_id"] for r in rows}
@@ -211,14 +239,16 @@ def test_subject_normalisation():
 
 # --- bad input ----------------------------------------------------------------------------------
 
+
 def test_binary_garbage_is_a_clear_error(tmp_path):
     path = tmp_path / "garbage.mbox"
     path.write_bytes(bytes(range(256)) * 20)
     [export] = gmail.INGESTER.discover([path])
     with pytest.raises(ExportError, match=r"garbage\.mbox:0: not an mbox"):
         land(gmail.INGESTER, export, tmp_path / "warehouse", ParseContext("gmail", ME))
-    assert not (tmp_path / "warehouse" / "raw" / "gmail").exists() or \
-        not list((tmp_path / "warehouse" / "raw" / "gmail").glob("*.parquet"))
+    assert not (tmp_path / "warehouse" / "raw" / "gmail").exists() or not list(
+        (tmp_path / "warehouse" / "raw" / "gmail").glob("*.parquet")
+    )
 
 
 def test_a_garbage_message_is_rejected_with_its_offset_and_the_rest_lands(tmp_path):
@@ -255,26 +285,45 @@ def test_oversized_message_is_rejected():
 
 def test_mime_without_boundaries_or_closing_delimiter(tmp_path):
     head = b"Message-ID: <m@x>\nDate: Mon, 2 Jan 2023 10:00:00 +0000\nContent-Type: multipart/mixed"
-    msgs = [head + b"\n\nno boundary at all\n",
-            head + b'; boundary="zz"\n\nno delimiter either\n',
-            head + b'; boundary="zz"\n\n--zz\nContent-Type: text/plain\n\nunclosed\n']
-    _, rows, _ = land_mbox(tmp_path, mbox_of(msgs) + b"\n" + ENVELOPE + b"Date: Mon, 2 Jan 2023 10:00:00 +0000\n\nlast\n")
+    msgs = [
+        head + b"\n\nno boundary at all\n",
+        head + b'; boundary="zz"\n\nno delimiter either\n',
+        head + b'; boundary="zz"\n\n--zz\nContent-Type: text/plain\n\nunclosed\n',
+    ]
+    _, rows, _ = land_mbox(
+        tmp_path, mbox_of(msgs) + b"\n" + ENVELOPE + b"Date: Mon, 2 Jan 2023 10:00:00 +0000\n\nlast\n"
+    )
     assert [(r["body_text"], r["flags"]) for r in rows[:3]] == [
-        ("no boundary at all", ["mime_malformed"]), (None, ["mime_malformed"]), ("unclosed", ["mime_unterminated"])]
+        ("no boundary at all", ["mime_malformed"]),
+        (None, ["mime_malformed"]),
+        ("unclosed", ["mime_unterminated"]),
+    ]
 
 
 def test_parts_deeper_than_the_limit_are_not_followed():
     nested = b"Content-Type: text/plain\n\ndeep\n"
     for depth in range(gmail_mime.MAX_MIME_DEPTH + 5):
         boundary = f"b{depth}".encode()
-        nested = b"Content-Type: multipart/mixed; boundary=" + boundary + b"\n\n--" + boundary + b"\n" + \
-            nested + b"\n--" + boundary + b"--\n"
-    raw = RawMessage(0, b"From x Mon Jan 02 10:11:12 2023", b"Date: Mon, 2 Jan 2023 10:00:00 +0000\n" + nested, 0, False)
+        nested = (
+            b"Content-Type: multipart/mixed; boundary="
+            + boundary
+            + b"\n\n--"
+            + boundary
+            + b"\n"
+            + nested
+            + b"\n--"
+            + boundary
+            + b"--\n"
+        )
+    raw = RawMessage(
+        0, b"From x Mon Jan 02 10:11:12 2023", b"Date: Mon, 2 Jan 2023 10:00:00 +0000\n" + nested, 0, False
+    )
     message = gmail_message.parse_message(raw, frozenset())
     assert message.body_raw is None and "mime_malformed" in message.flags
 
 
 # --- discover -----------------------------------------------------------------------------------
+
 
 def test_a_folder_expands_to_its_mbox_files(tmp_path):
     folder = tmp_path / "Takeout" / "Mail"
@@ -301,12 +350,15 @@ def test_source_refs_of_a_folder_export_name_the_file_inside_it(tmp_path):
 
 # --- text helpers -------------------------------------------------------------------------------
 
+
 def test_html_to_text_drops_what_is_not_shown():
-    html = ('<html><head><style>p{color:red}</style><title>T</title></head><body>'
-            '<div style="display: none">pre<div>header</div>text</div>'
-            '<span hidden>also hidden</span><p>First&nbsp;para</p><p>Second<br/>line &amp; more</p>'
-            '<!-- comment --><script>alert(1)</script><table><tr><td>a</td><td>b</td></tr></table>'
-            '<div style="overflow:hidden">visible</div></body></html>')
+    html = (
+        "<html><head><style>p{color:red}</style><title>T</title></head><body>"
+        '<div style="display: none">pre<div>header</div>text</div>'
+        "<span hidden>also hidden</span><p>First&nbsp;para</p><p>Second<br/>line &amp; more</p>"
+        "<!-- comment --><script>alert(1)</script><table><tr><td>a</td><td>b</td></tr></table>"
+        '<div style="overflow:hidden">visible</div></body></html>'
+    )
     assert html_to_text(html) == "First para\n\nSecond\nline & more\n\na b\n\nvisible"
 
 
@@ -315,35 +367,48 @@ def test_html_to_text_survives_broken_markup():
     assert html_to_text('<div style="display:none">unclosed hidden') == ""
 
 
-@pytest.mark.parametrize("charset, encoding, body", [
-    ("iso-2022-jp", "7bit", "こんにちは、明日の会議は十時からです。"),
-    ("Shift_JIS", "8bit", "了解しました。"),
-    ("koi8-r", "8bit", "Привет, до завтра!"),
-    ("windows-1251", "8bit", "Привет, до завтра!"),
-    ("gb2312", "base64", "明天见"),
-])
+@pytest.mark.parametrize(
+    "charset, encoding, body",
+    [
+        ("iso-2022-jp", "7bit", "こんにちは、明日の会議は十時からです。"),
+        ("Shift_JIS", "8bit", "了解しました。"),
+        ("koi8-r", "8bit", "Привет, до завтра!"),
+        ("windows-1251", "8bit", "Привет, до завтра!"),
+        ("gb2312", "base64", "明天见"),
+    ],
+)
 def test_declared_charsets_decode(tmp_path, charset, encoding, body):
     data = body.encode(charset)
     payload = base64.encodebytes(data) if encoding == "base64" else data
-    msg = (f"Message-ID: <j@x>\nDate: Mon, 2 Jan 2023 10:00:00 +0000\nSubject: =?ISO-2022-JP?B?GyRCMnE1RBsoQg==?=\n"
-           f"Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: {encoding}\n\n").encode() + payload + b"\n"
+    msg = (
+        (
+            f"Message-ID: <j@x>\nDate: Mon, 2 Jan 2023 10:00:00 +0000\nSubject: =?ISO-2022-JP?B?GyRCMnE1RBsoQg==?=\n"
+            f"Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: {encoding}\n\n"
+        ).encode()
+        + payload
+        + b"\n"
+    )
     _, [row], _ = land_mbox(tmp_path, mbox_of([msg]))
     assert (row["body_text"], row["subject"], row["flags"]) == (body, "会議", None)
 
 
-@pytest.mark.parametrize("raw, text", [
-    ("=?UTF-8?Q?Caf=C3=A9?= =?UTF-8?Q?_Luna?=", "Café Luna"),
-    ("Re: =?iso-8859-1?q?caf=E9?= and more", "Re: café and more"),
-    ("=?utf-8?B?8J+Ri8==?=", "👋"),
-    ("=?x-bogus?Q?abc?=", "abc"),
-    ("=?utf-8?B?@@@?=", ""),
-    ("plain =? not encoded", "plain =? not encoded"),
-])
+@pytest.mark.parametrize(
+    "raw, text",
+    [
+        ("=?UTF-8?Q?Caf=C3=A9?= =?UTF-8?Q?_Luna?=", "Café Luna"),
+        ("Re: =?iso-8859-1?q?caf=E9?= and more", "Re: café and more"),
+        ("=?utf-8?B?8J+Ri8==?=", "👋"),
+        ("=?x-bogus?Q?abc?=", "abc"),
+        ("=?utf-8?B?@@@?=", ""),
+        ("plain =? not encoded", "plain =? not encoded"),
+    ],
+)
 def test_encoded_words(raw, text):
     assert gmail_mime.header_text(raw.encode()) == text
 
 
 # --- the sample export --------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
@@ -397,18 +462,40 @@ def test_worker_processes_land_exactly_what_one_process_lands(sample, monkeypatc
 
 # --- property: nothing crashes, nothing is lost -------------------------------------------------
 
-_PIECES = st.sampled_from([
-    ENVELOPE, b"\n", b"\n\n", b"Date: Mon, 2 Jan 2023 10:00:00 +0000\n", b"Date: garbage\n", b"Subject: =?utf-8?B?",
-    b"Content-Type: multipart/mixed; boundary=zz\n", b"Content-Type: text/html; charset=klingon\n",
-    b"Content-Transfer-Encoding: base64\n", b"Content-Transfer-Encoding: quoted-printable\n",
-    b"--zz\n", b"--zz--\n", b"<p>hi</p>", b"=E9=", b"Message-ID: <x@y>\n", b"References: <x@y>\n",
-    b"On Mon, 2 Jan 2023, A <a@b> wrote:\n", b"> quoted\n", b"\xff\xfe", b"From: a@b\n", b"X-Gmail-Labels: Sent\n",
-])
+_PIECES = st.sampled_from(
+    [
+        ENVELOPE,
+        b"\n",
+        b"\n\n",
+        b"Date: Mon, 2 Jan 2023 10:00:00 +0000\n",
+        b"Date: garbage\n",
+        b"Subject: =?utf-8?B?",
+        b"Content-Type: multipart/mixed; boundary=zz\n",
+        b"Content-Type: text/html; charset=klingon\n",
+        b"Content-Transfer-Encoding: base64\n",
+        b"Content-Transfer-Encoding: quoted-printable\n",
+        b"--zz\n",
+        b"--zz--\n",
+        b"<p>hi</p>",
+        b"=E9=",
+        b"Message-ID: <x@y>\n",
+        b"References: <x@y>\n",
+        b"On Mon, 2 Jan 2023, A <a@b> wrote:\n",
+        b"> quoted\n",
+        b"\xff\xfe",
+        b"From: a@b\n",
+        b"X-Gmail-Labels: Sent\n",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(st.binary(max_size=400),
-                 st.lists(_PIECES | st.binary(max_size=30), max_size=40).map(lambda p: ENVELOPE + b"".join(p))))
+@given(
+    st.one_of(
+        st.binary(max_size=400),
+        st.lists(_PIECES | st.binary(max_size=30), max_size=40).map(lambda p: ENVELOPE + b"".join(p)),
+    )
+)
 def test_arbitrary_bytes_never_crash_and_every_message_is_accounted_for(data):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzz.mbox"

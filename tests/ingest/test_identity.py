@@ -4,7 +4,14 @@ ME = Me(names=("Robin Vale", "robin.vale_"), emails=("Robin.Vale@gmail.com",), p
 
 
 def test_names_ignore_case_whitespace_bidi_tilde_and_emoji():
-    for sender in ["Robin Vale", "robin  vale", "\u200eRobin Vale", "~\u00a0Robin Vale", "Robin Vale 🌻", "ROBIN.VALE_"]:
+    for sender in [
+        "Robin Vale",
+        "robin  vale",
+        "\u200eRobin Vale",
+        "~\u00a0Robin Vale",
+        "Robin Vale 🌻",
+        "ROBIN.VALE_",
+    ]:
         assert ME.is_me(sender), sender
     assert not ME.is_me("Robin Valentine")
     assert not ME.is_me(None)

@@ -6,6 +6,7 @@ The dedup rules themselves are unit-tested in dbt (models_sql/intermediate/_int_
 dedup_by_id_and_by_content_within_tolerance) and on hand-made raw files in tests/transform/test_dbt_project.py;
 here they run on what the real parser lands from two real exports.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.transform.build import build
-
 from ingest.core.config import Config
+from ingest.transform.build import build
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +39,10 @@ def write_chat(path: Path, n: int) -> None:
             t = slot * 30
             who = "Robin Vale" if i % 3 else "Sam"
             text = " ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(3 + i % 9))
-            f.write(f"{1 + day % 28:02d}/{1 + day // 28 % 12:02d}/{2015 + day // 336}, "
-                    f"{t // 3600:02d}:{t // 60 % 60:02d} - {who}: {text} {i}\n")
+            f.write(
+                f"{1 + day % 28:02d}/{1 + day // 28 % 12:02d}/{2015 + day // 336}, "
+                f"{t // 3600:02d}:{t // 60 % 60:02d} - {who}: {text} {i}\n"
+            )
 
 
 def ai_me(chat: Path, warehouse: Path) -> subprocess.Popen:
@@ -50,8 +52,9 @@ def ai_me(chat: Path, warehouse: Path) -> subprocess.Popen:
     script = Path(sys.executable).with_name("ai-me")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "ingest.cli"]
     args = ["ingest", "whatsapp", str(chat), "--me", "Robin Vale", "--warehouse", str(warehouse)]
-    return subprocess.Popen([*cmd, *args], cwd=chat.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [*cmd, *args], cwd=chat.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def visible_rows(raw: Path) -> list[int]:
@@ -67,17 +70,17 @@ def visible_rows(raw: Path) -> list[int]:
 
 
 def test_killed_ingest_leaves_no_partial_file_and_a_rerun_lands_everything_once(tmp_path):
-    n = 300_000   # one to two seconds of landing on this machine, after a few seconds of start-up
+    n = 300_000  # one to two seconds of landing on this machine, after a few seconds of start-up
     chat = tmp_path / "in" / TITLE
     write_chat(chat, n)
     wh = tmp_path / "wh"
     raw = wh / "raw" / "whatsapp"
     rng = random.Random(11)
     killed_mid_write = 0
-    for _ in range(6):   # until two kills came mid-write, the last of them the last run
+    for _ in range(6):  # until two kills came mid-write, the last of them the last run
         left_temp_file = False
         proc = ai_me(chat, wh)
-        while proc.poll() is None and not list(raw.glob(f".*.{proc.pid}.tmp")):   # wait for its landing to start
+        while proc.poll() is None and not list(raw.glob(f".*.{proc.pid}.tmp")):  # wait for its landing to start
             time.sleep(0.005)
         time.sleep(rng.uniform(0.0, 0.3))
         writing = bool(list(raw.glob(f".*.{proc.pid}.tmp")))
@@ -86,13 +89,13 @@ def test_killed_ingest_leaves_no_partial_file_and_a_rerun_lands_everything_once(
         if proc.returncode == -signal.SIGKILL:
             killed_mid_write += writing
             left_temp_file = writing
-            assert visible_rows(raw) == []   # no complete file yet, and nothing partial visible
-        else:   # finished before the kill: then it landed everything
+            assert visible_rows(raw) == []  # no complete file yet, and nothing partial visible
+        else:  # finished before the kill: then it landed everything
             assert proc.returncode == 0 and visible_rows(raw) == [n]
         if killed_mid_write >= 2 and left_temp_file:
             break
     assert killed_mid_write >= 2 and left_temp_file, f"only {killed_mid_write} kills came while the file was written"
-    leftovers = list(raw.glob(".*.tmp"))   # the last killed run's
+    leftovers = list(raw.glob(".*.tmp"))  # the last killed run's
     assert leftovers and all(not f.name.endswith(".parquet") for f in leftovers)
 
     proc = ai_me(chat, wh)
@@ -102,7 +105,7 @@ def test_killed_ingest_leaves_no_partial_file_and_a_rerun_lands_everything_once(
     assert visible_rows(raw) == [n]
     ids = pq.read_table(next(raw.glob("*.parquet")), columns=["message_id"])["message_id"]
     assert len(set(ids.to_pylist())) == n
-    assert not list(raw.glob(".*.tmp"))   # the killed runs' temp files are cleaned up
+    assert not list(raw.glob(".*.tmp"))  # the killed runs' temp files are cleaned up
 
 
 def messages_mart(wh: Path) -> list[tuple]:
@@ -118,9 +121,9 @@ def ingest(wh: Path, chat: Path) -> None:
 
 
 def test_reingest_and_a_longer_reexport_leave_the_messages_mart_unchanged(tmp_path):
-    first, longer = tmp_path / "jan" / TITLE, tmp_path / "mar" / TITLE   # the chat exported twice
+    first, longer = tmp_path / "jan" / TITLE, tmp_path / "mar" / TITLE  # the chat exported twice
     write_chat(first, 300)
-    write_chat(longer, 500)   # the same 300 messages, then 200 more
+    write_chat(longer, 500)  # the same 300 messages, then 200 more
     assert longer.read_text().startswith(first.read_text())
     wh = tmp_path / "wh"
     ingest(wh, first)
@@ -132,15 +135,15 @@ def test_reingest_and_a_longer_reexport_leave_the_messages_mart_unchanged(tmp_pa
 
     raw = wh / "raw" / "whatsapp"
     landed = pq.read_table(next(raw.glob("*.parquet")))
-    ingest(wh, first)    # the same export again: replaces its own file with the same rows
-    again, = raw.glob("*.parquet")
+    ingest(wh, first)  # the same export again: replaces its own file with the same rows
+    (again,) = raw.glob("*.parquet")
     assert pq.read_table(again).equals(landed)
-    ingest(wh, longer)   # the longer re-export lands beside it, sharing 300 message ids
+    ingest(wh, longer)  # the longer re-export lands beside it, sharing 300 message ids
     assert sorted(visible_rows(raw)) == [300, 500]
     report = build(Config(), wh)
     ok, line = report.ok, report.line
     assert ok, line
     after = messages_mart(wh)
-    assert len(after) == 500 and len({r[0] for r in after}) == 500   # nothing twice
+    assert len(after) == 500 and len({r[0] for r in after}) == 500  # nothing twice
     shared = {r[0] for r in before}
-    assert [r for r in after if r[0] in shared] == before          # the shared part unchanged
+    assert [r for r in after if r[0] in shared] == before  # the shared part unchanged

@@ -1,4 +1,5 @@
 """The raw landing: batching, atomic rename, idempotent re-ingest, rejects and reconciliation."""
+
 import os
 from pathlib import Path
 
@@ -6,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest import landing
-from ingest.sources.base import ExportError, ExportInput, Ingester, ParseContext, Reject
 from ingest.core.identity import Me
 from ingest.core.schema import RAW_SCHEMA, REJECT_SCHEMA
+from ingest.sources.base import ExportError, ExportInput, Ingester, ParseContext, Reject
 from tests.support.row_buffer import RowBuffer
 
 
@@ -23,10 +24,20 @@ def parse_lines(export: ExportInput, ctx: ParseContext):
         if not sep:
             yield Reject(f"{export.files[0].name}:{i}", "no separator", line)
             continue
-        batch = buf.add(dict(conversation_id="c1", message_id=f"m{i}", timestamp_ms=i * 1000,
-                             sender=sender, direction="outbound" if ctx.me.is_me(sender) else "inbound",
-                             participants=["a", "b"], body_raw=text, body_text=text,
-                             content_type="text", source_ref=f"{export.files[0].name}:{i}"))
+        batch = buf.add(
+            dict(
+                conversation_id="c1",
+                message_id=f"m{i}",
+                timestamp_ms=i * 1000,
+                sender=sender,
+                direction="outbound" if ctx.me.is_me(sender) else "inbound",
+                participants=["a", "b"],
+                body_raw=text,
+                body_text=text,
+                content_type="text",
+                source_ref=f"{export.files[0].name}:{i}",
+            )
+        )
         if batch:
             yield batch
     if batch := buf.flush():
@@ -75,8 +86,15 @@ def test_rejects_land_beside_with_reason_and_position(tmp_path):
     assert (result.landed, result.rejected) == (2, 1)
     rejects = pq.read_table(result.reject_path)
     assert rejects.schema == REJECT_SCHEMA
-    assert rejects.to_pylist() == [{"platform": "whatsapp", "export_id": result.export_id,
-                                     "source_ref": "chat.txt:2", "reason": "no separator", "raw": "broken line"}]
+    assert rejects.to_pylist() == [
+        {
+            "platform": "whatsapp",
+            "export_id": result.export_id,
+            "source_ref": "chat.txt:2",
+            "reason": "no separator",
+            "raw": "broken line",
+        }
+    ]
     assert result.reject_reasons == {"no separator": 1}
 
 
@@ -93,24 +111,45 @@ def test_reingest_replaces_same_export_and_clears_stale_rejects(tmp_path):
 def test_failed_export_leaves_no_partial_file(tmp_path):
     with pytest.raises(ExportError, match="chat.txt:3: cannot continue"):
         run(tmp_path, "A|1\nB|2\nCRASH\nC|3\n")
-    assert [p for p in (tmp_path / "wh").rglob("*") if p.is_file()] == []   # no raw, reject or temp file
+    assert [p for p in (tmp_path / "wh").rglob("*") if p.is_file()] == []  # no raw, reject or temp file
 
 
-ROW = {"conversation_id": ["c"], "message_id": ["m"], "timestamp_ms": [1], "direction": ["inbound"],
-       "participants": [[]], "content_type": ["text"], "source_ref": ["x"]}
-TWO_ROWS = {"conversation_id": ["c", "c"], "message_id": ["m1", "m2"], "timestamp_ms": [1, 2],
-            "direction": ["inbound"] * 2, "participants": [[], []], "content_type": ["text"] * 2,
-            "source_ref": ["x:1", "x:2"]}
+ROW = {
+    "conversation_id": ["c"],
+    "message_id": ["m"],
+    "timestamp_ms": [1],
+    "direction": ["inbound"],
+    "participants": [[]],
+    "content_type": ["text"],
+    "source_ref": ["x"],
+}
+TWO_ROWS = {
+    "conversation_id": ["c", "c"],
+    "message_id": ["m1", "m2"],
+    "timestamp_ms": [1, 2],
+    "direction": ["inbound"] * 2,
+    "participants": [[], []],
+    "content_type": ["text"] * 2,
+    "source_ref": ["x:1", "x:2"],
+}
 
 
-@pytest.mark.parametrize("counted, items, error", [
-    (3, [ROW], "found 3 records but landed 1"),   # a parser that loses records
-    (1, [TWO_ROWS, Reject("x:3", "no separator", "raw")], "found 1 records but landed 2 and rejected 1"),  # or invents
-])
+@pytest.mark.parametrize(
+    "counted, items, error",
+    [
+        (3, [ROW], "found 3 records but landed 1"),  # a parser that loses records
+        (
+            1,
+            [TWO_ROWS, Reject("x:3", "no separator", "raw")],
+            "found 1 records but landed 2 and rejected 1",
+        ),  # or invents
+    ],
+)
 def test_records_in_must_equal_landed_plus_rejected(tmp_path, counted, items, error):
     def miscounting(export, ctx):
         ctx.records_in = counted
         yield from items
+
     bad = Ingester("whatsapp", TOY.discover, miscounting)
     src = tmp_path / "x.txt"
     src.write_text("x")
@@ -144,8 +183,8 @@ def test_temp_files_of_a_killed_ingest_are_removed_by_the_next_one(tmp_path):
     next landing of that export removes it unless its process still runs."""
     result, wh = run(tmp_path, "A|1\n")
     folder = result.path.parent
-    dead = folder / f".{result.path.name}.{2**22 + 12345}.tmp"   # above the kernel's pid_max: no such process
-    alive = folder / f".{result.path.name}.{os.getppid()}.tmp"   # a running process: maybe still writing
+    dead = folder / f".{result.path.name}.{2**22 + 12345}.tmp"  # above the kernel's pid_max: no such process
+    alive = folder / f".{result.path.name}.{os.getppid()}.tmp"  # a running process: maybe still writing
     other = folder / ".someone-else.parquet.1.tmp"
     for f in (dead, alive, other):
         f.write_bytes(b"PAR1 half written")

@@ -1,4 +1,5 @@
 """The streaming From_-line splitter (ingest/sources/gmail/mbox.py)."""
+
 from __future__ import annotations
 
 import mailbox
@@ -65,12 +66,15 @@ def test_empty_file_has_no_messages(tmp_path):
     assert list(read_mbox(write(tmp_path, b"\n\n  \n"))) == []
 
 
-@pytest.mark.parametrize("data, problem", [
-    (b"Subject: not an mbox\n\nhello\n", "not an mbox"),
-    (bytes(range(256)) * 4, "not an mbox"),
-    (b"PK\x03\x04" + b"\0" * 100, "zip archive"),
-    (b"\x1f\x8b\x08" + b"\0" * 100, "gzip"),
-])
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (b"Subject: not an mbox\n\nhello\n", "not an mbox"),
+        (bytes(range(256)) * 4, "not an mbox"),
+        (b"PK\x03\x04" + b"\0" * 100, "zip archive"),
+        (b"\x1f\x8b\x08" + b"\0" * 100, "gzip"),
+    ],
+)
 def test_not_an_mbox(tmp_path, data, problem):
     path = write(tmp_path, b"\n" + data if problem == "not an mbox" else data)
     with pytest.raises(ExportError) as err:
@@ -85,8 +89,9 @@ def test_not_an_mbox(tmp_path, data, problem):
 def test_chunk_boundaries_do_not_matter(tmp_path, chunk):
     data = b"".join(TAKEOUT_FROM + message(f"m{i}", b"From me\n>From you\n" * i) + b"\n" for i in range(30))
     path = write(tmp_path, data)
-    assert [(m.offset, m.data) for m in read_mbox(path, chunk_bytes=chunk)] == \
-           [(m.offset, m.data) for m in read_mbox(path)]
+    assert [(m.offset, m.data) for m in read_mbox(path, chunk_bytes=chunk)] == [
+        (m.offset, m.data) for m in read_mbox(path)
+    ]
 
 
 def test_oversized_message_keeps_its_head_and_the_rest_lands(tmp_path):
@@ -123,21 +128,27 @@ def test_envelope_dates():
     assert envelope_timestamp_ms(b"From goran at domain.com  Wed Dec  1 08:26:40 2010") == 1291192000000
 
 
-@pytest.mark.parametrize("line", [
-    b"From goran at domain.com  Wed Dec  1 08:26:40 2010",
-    b"From \"J\xc3\xb6rg M\xc3\xbcller\" <j@example.de> Thu Dec  2 10:00:00 +0100 2010",
-    b"From j\xf6rg m\xfcller Thu Dec 02 10:00 2010",
-    b"From - Wed Dec  1 08:26:40 2010",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"From goran at domain.com  Wed Dec  1 08:26:40 2010",
+        b'From "J\xc3\xb6rg M\xc3\xbcller" <j@example.de> Thu Dec  2 10:00:00 +0100 2010',
+        b"From j\xf6rg m\xfcller Thu Dec 02 10:00 2010",
+        b"From - Wed Dec  1 08:26:40 2010",
+    ],
+)
 def test_envelope_lines_with_spaces_or_other_bytes_in_the_sender(line):
     assert FROM_LINE.match(line)
 
 
-@pytest.mark.parametrize("line", [
-    b"From Jan 3 10:00 2023 on, the office is closed",
-    b"From what I heard on Dec 1 08:26 the build broke",
-    b"From the meeting on Wed Dec  1 08:26 we know more",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"From Jan 3 10:00 2023 on, the office is closed",
+        b"From what I heard on Dec 1 08:26 the build broke",
+        b"From the meeting on Wed Dec  1 08:26 we know more",
+    ],
+)
 def test_prose_from_lines_are_not_envelopes(line):
     assert not FROM_LINE.match(line)
 
@@ -153,11 +164,14 @@ def mailbox_split(path: Path, tmp_path: Path) -> list[bytes]:
         box.close()
 
 
-@pytest.mark.parametrize("name, count", [
-    ("non_ascii_envelope.mbox", 3),
-    ("thunderbird/Inbox", 2),
-    ("undated_envelopes.mbox", 2),
-])
+@pytest.mark.parametrize(
+    "name, count",
+    [
+        ("non_ascii_envelope.mbox", 3),
+        ("thunderbird/Inbox", 2),
+        ("undated_envelopes.mbox", 2),
+    ],
+)
 def test_envelope_forms_split_as_mailbox_splits_them(tmp_path, name, count):
     path = FIXTURES / name
     for chunk in (16, CHUNK_BYTES):
@@ -165,8 +179,9 @@ def test_envelope_forms_split_as_mailbox_splits_them(tmp_path, name, count):
         assert [m.envelope for m in messages] == mailbox_split(path, tmp_path)
         assert len(messages) == count and sum(m.size for m in messages) == path.stat().st_size
     half = path.stat().st_size // 2
-    assert [m.offset for m in read_mbox(path, stop=half)] + [m.offset for m in read_mbox(path, start=half)] == \
-        [m.offset for m in messages]
+    assert [m.offset for m in read_mbox(path, stop=half)] + [m.offset for m in read_mbox(path, start=half)] == [
+        m.offset for m in messages
+    ]
 
 
 def test_mailman_archive_keeps_its_unescaped_from_body_line(tmp_path):
@@ -174,16 +189,20 @@ def test_mailman_archive_keeps_its_unescaped_from_body_line(tmp_path):
     that line has no date, so here it stays in its message."""
     path = FIXTURES / "mailman-2010-December.txt"
     messages = list(read_mbox(path))
-    assert [m.envelope for m in messages] == [line for line in mailbox_split(path, tmp_path)
-                                              if not line.startswith(b"From what")]
+    assert [m.envelope for m in messages] == [
+        line for line in mailbox_split(path, tmp_path) if not line.startswith(b"From what")
+    ]
     assert len(messages) == 3 and b"\nFrom what I can tell" in messages[0].data
     assert [envelope_timestamp_ms(m.envelope) for m in messages] == [1291192000000, 1291194131000, 1291284900000]
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("not_mbox_single_message.eml", "does not start with a 'From ' envelope line"),
-    ("not_mbox_letter.txt", "no mail header follows the 'From ' line"),
-])
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("not_mbox_single_message.eml", "does not start with a 'From ' envelope line"),
+        ("not_mbox_letter.txt", "no mail header follows the 'From ' line"),
+    ],
+)
 def test_fixtures_that_are_not_mboxes(name, problem):
     path = FIXTURES / name
     for read in (check_mbox, lambda p: list(read_mbox(p)), lambda p: list(read_mbox(p, start=10))):
@@ -196,8 +215,9 @@ def test_fixtures_that_are_not_mboxes(name, problem):
 @st.composite
 def mbox_files(draw):
     """A valid start, then a mix of envelope lines, header-ish lines and arbitrary bytes."""
-    pieces = st.sampled_from([TAKEOUT_FROM, CLASSIC_FROM, b"\n", b"From x\n", b">From y\n", b"Subject: s\n",
-                              b"\r\n", b"From ", b"\n\n"]) | st.binary(max_size=40)
+    pieces = st.sampled_from(
+        [TAKEOUT_FROM, CLASSIC_FROM, b"\n", b"From x\n", b">From y\n", b"Subject: s\n", b"\r\n", b"From ", b"\n\n"]
+    ) | st.binary(max_size=40)
     return TAKEOUT_FROM + b"".join(draw(st.lists(pieces, max_size=40)))
 
 
@@ -212,8 +232,11 @@ def test_messages_tile_the_file_and_ranges_agree(data, chunk, draw):
         assert sum(m.size for m in read_mbox(path)) == len(data)
         cuts = sorted(set(draw.draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=5))))
         bounds = [0, *cuts, len(data)]
-        pieces = [(m.offset, m.data) for start, stop in zip(bounds, bounds[1:])
-                  for m in read_mbox(path, start=start, stop=stop, chunk_bytes=chunk)]
+        pieces = [
+            (m.offset, m.data)
+            for start, stop in zip(bounds, bounds[1:])
+            for m in read_mbox(path, start=start, stop=stop, chunk_bytes=chunk)
+        ]
         assert pieces == whole
 
 
@@ -227,8 +250,7 @@ def test_arbitrary_bytes_never_crash(data):
         except ExportError as e:
             assert e.path == str(path)
         else:
-            assert sum(m.size for m in messages) == len(data.lstrip(b"\xef\xbb\xbf").lstrip(b" \t\r\n")) \
-                or not messages
+            assert sum(m.size for m in messages) == len(data.lstrip(b"\xef\xbb\xbf").lstrip(b" \t\r\n")) or not messages
 
 
 _NO_NEWLINE = st.binary(max_size=30).filter(lambda b: b"\n" not in b)
@@ -241,14 +263,21 @@ def envelope_lines(draw):
     day = draw(st.sampled_from([b"%d", b"%2d", b"%02d"])) % draw(st.integers(1, 31))
     date = b"%s %s %s %02d:%02d:%02d%s %d" % (
         draw(st.sampled_from([b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"])),
-        draw(st.sampled_from([b"Jan", b"Feb", b"Mar", b"Jun", b"Sep", b"Dec"])), day,
-        draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 60)),
-        draw(st.sampled_from([b"", b" +0000", b" -0130"])), draw(st.integers(1970, 2100)))
+        draw(st.sampled_from([b"Jan", b"Feb", b"Mar", b"Jun", b"Sep", b"Dec"])),
+        day,
+        draw(st.integers(0, 23)),
+        draw(st.integers(0, 59)),
+        draw(st.integers(0, 60)),
+        draw(st.sampled_from([b"", b" +0000", b" -0130"])),
+        draw(st.integers(1970, 2100)),
+    )
     return b"From " + draw(_NO_NEWLINE) + draw(st.sampled_from([b" ", b"  "])) + date
 
 
-_BODY_LINE = st.sampled_from([b"Subject: s", b"", b"hello", b">From quoted", b" From indented", b"From: a@b",
-                              b"Fromage", b"\r"]) | _NO_NEWLINE
+_BODY_LINE = (
+    st.sampled_from([b"Subject: s", b"", b"hello", b">From quoted", b" From indented", b"From: a@b", b"Fromage", b"\r"])
+    | _NO_NEWLINE
+)
 _FROM_BODY_LINE = st.builds(lambda rest: b"From " + rest, _NO_NEWLINE)
 
 
@@ -266,8 +295,9 @@ def mailbox_files(draw):
     else:
         envelopes = draw(st.lists(envelope_lines(), min_size=1, max_size=5))
         body_lines = st.lists(_BODY_LINE.filter(lambda line: not line.startswith(b"From ")), max_size=6)
-    messages = [envelope + b"\nSubject: s\n" + b"".join(line + b"\n" for line in draw(body_lines))
-                for envelope in envelopes]
+    messages = [
+        envelope + b"\nSubject: s\n" + b"".join(line + b"\n" for line in draw(body_lines)) for envelope in envelopes
+    ]
     return b"\n".join(messages)
 
 

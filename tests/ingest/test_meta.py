@@ -1,5 +1,6 @@
 """Instagram and Messenger ingestion (ingest/sources/meta/ingester.py) through the real landing, on fixture exports
 laid out as Meta ships them (tests/fixtures/meta): golden rows, ids, zips, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -13,16 +14,15 @@ import pyarrow.parquet as pq
 import pytest
 import xxhash
 
-from ingest.sources.meta import ingester as meta
-
-from ingest.sources.meta import files as meta_files
-from ingest.sources.base import ExportError, ParseContext
 from ingest.core.identity import Me
+from ingest.core.platforms import get_ingester
 from ingest.landing import land
+from ingest.samples import generate
+from ingest.sources.base import ExportError, ParseContext
+from ingest.sources.meta import files as meta_files
+from ingest.sources.meta import ingester as meta
 from ingest.sources.meta.ingester import INSTAGRAM, MESSENGER
 from ingest.sources.meta.messages import text_kind
-from ingest.core.platforms import get_ingester
-from ingest.samples import generate
 from tests.support.paths import FIXTURES
 
 FIXTURES = FIXTURES / "meta"
@@ -63,44 +63,147 @@ def moji(s: str) -> str:
 
 
 def summary(row: dict) -> tuple:
-    return (row["source_ref"], row["sender"], row["direction"], row["content_type"], row["body_raw"],
-            row["body_text"], row["reactions"], row["flags"])
+    return (
+        row["source_ref"],
+        row["sender"],
+        row["direction"],
+        row["content_type"],
+        row["body_raw"],
+        row["body_text"],
+        row["reactions"],
+        row["flags"],
+    )
 
 
 INSTAGRAM_GOLDEN = [
-    (f"{GROUP}/message_1.json#messages[0]", "ნინო ბერიძე", "inbound", "video", None, None,
-     [{"actor": "Zoë Adams", "reaction": "🔥"}, {"actor": "robin.vale_", "reaction": "😮"}], None),
+    (
+        f"{GROUP}/message_1.json#messages[0]",
+        "ნინო ბერიძე",
+        "inbound",
+        "video",
+        None,
+        None,
+        [{"actor": "Zoë Adams", "reaction": "🔥"}, {"actor": "robin.vale_", "reaction": "😮"}],
+        None,
+    ),
     (f"{GROUP}/message_1.json#messages[1]", "Zoë Adams", "inbound", "audio", None, None, None, None),
     (f"{GROUP}/message_1.json#messages[2]", "robin.vale_", "outbound", "gif", None, None, None, None),
     (f"{GROUP}/message_1.json#messages[3]", "ნინო ბერიძე", "inbound", "sticker", None, None, None, None),
     (f"{GROUP}/message_1.json#messages[4]", "Zoë Adams", "inbound", "file", None, None, None, None),
     (f"{GROUP}/message_1.json#messages[5]", "robin.vale_", "outbound", "system", None, None, None, ["no_content"]),
-    (f"{GROUP}/message_1.json#messages[6]", "ნინო ბერიძე", "inbound", "system",
-     "ნინო ბერიძე changed the theme to Lavender.", None, None, None),
-    (f"{GROUP}/message_1.json#messages[7]", "robin.vale_", "outbound", "system",
-     "robin.vale_ added ნინო ბერიძე to the group.", None, None, None),
-    (f"{GROUP}/message_1.json#messages[8]", "robin.vale_", "outbound", "system",
-     "robin.vale_ named the group Weekend plans ✨.", None, None, None),
-    (f"{ZOE}/message_1.json#messages[0]", "Zoë Adams", "inbound", "text", "See you at 7 👩‍👩‍👧",
-     "See you at 7 👩‍👩‍👧", [{"actor": "robin.vale_", "reaction": "❤"}], None),
+    (
+        f"{GROUP}/message_1.json#messages[6]",
+        "ნინო ბერიძე",
+        "inbound",
+        "system",
+        "ნინო ბერიძე changed the theme to Lavender.",
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{GROUP}/message_1.json#messages[7]",
+        "robin.vale_",
+        "outbound",
+        "system",
+        "robin.vale_ added ნინო ბერიძე to the group.",
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{GROUP}/message_1.json#messages[8]",
+        "robin.vale_",
+        "outbound",
+        "system",
+        "robin.vale_ named the group Weekend plans ✨.",
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{ZOE}/message_1.json#messages[0]",
+        "Zoë Adams",
+        "inbound",
+        "text",
+        "See you at 7 👩‍👩‍👧",
+        "See you at 7 👩‍👩‍👧",
+        [{"actor": "robin.vale_", "reaction": "❤"}],
+        None,
+    ),
     (f"{ZOE}/message_1.json#messages[1]", "robin.vale_", "outbound", "reaction", "Liked a message", None, None, None),
-    (f"{ZOE}/message_1.json#messages[2]", "Zoë Adams", "inbound", "link",
-     "zoe.adams sent an attachment.\nhttps://www.instagram.com/p/AbC123xyz/\nSonnenuntergang 🌅",
-     "https://www.instagram.com/p/AbC123xyz/", None, None),
+    (
+        f"{ZOE}/message_1.json#messages[2]",
+        "Zoë Adams",
+        "inbound",
+        "link",
+        "zoe.adams sent an attachment.\nhttps://www.instagram.com/p/AbC123xyz/\nSonnenuntergang 🌅",
+        "https://www.instagram.com/p/AbC123xyz/",
+        None,
+        None,
+    ),
     (f"{ZOE}/message_1.json#messages[3]", "robin.vale_", "outbound", "photo", None, None, None, None),
-    (f"{ZOE}/message_1.json#messages[4]", "Zoë Adams", "inbound", "reaction", "Reacted 😂 to your message",
-     None, None, None),
+    (
+        f"{ZOE}/message_1.json#messages[4]",
+        "Zoë Adams",
+        "inbound",
+        "reaction",
+        "Reacted 😂 to your message",
+        None,
+        None,
+        None,
+    ),
     (f"{ZOE}/message_1.json#messages[5]", "robin.vale_", "outbound", "deleted", None, None, None, None),
-    (f"{ZOE}/message_2.json#messages[0]", "robin.vale_", "outbound", "text", "Привет! Как дела?",
-     "Привет! Как дела?", None, None),
-    (f"{ZOE}/message_2.json#messages[1]", "Zoë Adams", "inbound", "text", "გამარჯობა, მეგობარო",
-     "გამარჯობა, მეგობარო", None, None),
-    (f"{ZOE}/message_2.json#messages[2]", "robin.vale_", "outbound", "text", "مرحبا بالعالم", "مرحبا بالعالم",
-     None, None),
-    (f"{ZOE}/message_2.json#messages[3]", "Zoë Adams", "inbound", "text", "你好，世界 🏳️‍🌈 👍🏽",
-     "你好，世界 🏳️‍🌈 👍🏽", None, None),
-    (f"{ZOE}/message_2.json#messages[4]", "robin.vale_", "outbound", "system", "You sent an attachment.", None,
-     None, None),
+    (
+        f"{ZOE}/message_2.json#messages[0]",
+        "robin.vale_",
+        "outbound",
+        "text",
+        "Привет! Как дела?",
+        "Привет! Как дела?",
+        None,
+        None,
+    ),
+    (
+        f"{ZOE}/message_2.json#messages[1]",
+        "Zoë Adams",
+        "inbound",
+        "text",
+        "გამარჯობა, მეგობარო",
+        "გამარჯობა, მეგობარო",
+        None,
+        None,
+    ),
+    (
+        f"{ZOE}/message_2.json#messages[2]",
+        "robin.vale_",
+        "outbound",
+        "text",
+        "مرحبا بالعالم",
+        "مرحبا بالعالم",
+        None,
+        None,
+    ),
+    (
+        f"{ZOE}/message_2.json#messages[3]",
+        "Zoë Adams",
+        "inbound",
+        "text",
+        "你好，世界 🏳️‍🌈 👍🏽",
+        "你好，世界 🏳️‍🌈 👍🏽",
+        None,
+        None,
+    ),
+    (
+        f"{ZOE}/message_2.json#messages[4]",
+        "robin.vale_",
+        "outbound",
+        "system",
+        "You sent an attachment.",
+        None,
+        None,
+        None,
+    ),
 ]
 
 
@@ -135,42 +238,176 @@ def test_multi_file_thread_is_one_conversation_in_time_order(tmp_path):
 
 
 MESSENGER_GOLDEN = [
-    (f"{MS}/archived_threads/bookclub_5550002223/message_1.json#messages[0]", "Lukas Bäcker", "inbound", "photo",
-     None, None, None, None),
-    (f"{MS}/archived_threads/bookclub_5550002223/message_1.json#messages[1]", "Priya Shah", "inbound", "text",
-     "Läuft! Привет 📚", "Läuft! Привет 📚", None, None),
-    (f"{MS}/archived_threads/bookclub_5550002223/message_1.json#messages[2]", "Lukas Bäcker", "inbound", "system",
-     "Lukas Bäcker left the group.", None, None, None),
-    (f"{MS}/archived_threads/bookclub_5550002223/message_1.json#messages[3]", "Robin Vale", "outbound", "system",
-     "Robin Vale added Priya Shah to the group.", None, None, None),
-    (f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[0]", "Priya Shah", "inbound", "text",
-     "Hi Robin! “Quotes” ＡＢＣ ﬁne 😊\r\nsecond line &amp; more",
-     "Hi Robin! “Quotes” ＡＢＣ ﬁne 😊\r\nsecond line &amp; more", None, None),
-    (f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[1]", "Robin Vale", "outbound", "photo",
-     None, None, None, None),
-    (f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[2]", "Robin Vale", "outbound", "deleted",
-     None, None, None, None),
-    (f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[3]", "Priya Shah", "inbound", "text",
-     "café ok", "café ok", [{"actor": "Robin Vale", "reaction": "❤️"}], None),
-    (f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[4]", "Priya Shah", "inbound", "audio",
-     None, None, None, None),
-    (f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[0]", "Alex Morgan", "inbound", "call",
-     "You missed a call from Alex Morgan.", None, None, ["missed_call"]),
-    (f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[1]", "Robin Vale", "outbound", "call",
-     "Robin Vale called you.", None, None, None),
-    (f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[2]", "Alex Morgan", "inbound", "link",
-     "https://example.org/article", "https://example.org/article", None, None),
-    (f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[3]", "Robin Vale", "outbound", "link",
-     "look at this\nhttps://example.org/x\nEin Artikel über Käse 🧀", "look at this\nhttps://example.org/x",
-     None, None),
-    (f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[4]", "Alex Morgan", "inbound", "text",
-     "Dmitri said “hi” – naïve café ½", "Dmitri said “hi” – naïve café ½", None, None),
-    (f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[5]", "Robin Vale", "outbound", "system",
-     "You are now connected on Messenger", None, None, None),
-    (f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[6]", "Alex Morgan", "inbound", "deleted",
-     None, None, None, None),
-    (f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[7]", "Alex Morgan", "inbound", "system",
-     "Alex started a video chat.", None, None, None),
+    (
+        f"{MS}/archived_threads/bookclub_5550002223/message_1.json#messages[0]",
+        "Lukas Bäcker",
+        "inbound",
+        "photo",
+        None,
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{MS}/archived_threads/bookclub_5550002223/message_1.json#messages[1]",
+        "Priya Shah",
+        "inbound",
+        "text",
+        "Läuft! Привет 📚",
+        "Läuft! Привет 📚",
+        None,
+        None,
+    ),
+    (
+        f"{MS}/archived_threads/bookclub_5550002223/message_1.json#messages[2]",
+        "Lukas Bäcker",
+        "inbound",
+        "system",
+        "Lukas Bäcker left the group.",
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{MS}/archived_threads/bookclub_5550002223/message_1.json#messages[3]",
+        "Robin Vale",
+        "outbound",
+        "system",
+        "Robin Vale added Priya Shah to the group.",
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[0]",
+        "Priya Shah",
+        "inbound",
+        "text",
+        "Hi Robin! “Quotes” ＡＢＣ ﬁne 😊\r\nsecond line &amp; more",
+        "Hi Robin! “Quotes” ＡＢＣ ﬁne 😊\r\nsecond line &amp; more",
+        None,
+        None,
+    ),
+    (
+        f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[1]",
+        "Robin Vale",
+        "outbound",
+        "photo",
+        None,
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[2]",
+        "Robin Vale",
+        "outbound",
+        "deleted",
+        None,
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[3]",
+        "Priya Shah",
+        "inbound",
+        "text",
+        "café ok",
+        "café ok",
+        [{"actor": "Robin Vale", "reaction": "❤️"}],
+        None,
+    ),
+    (
+        f"{MS}/e2ee_cupcake/priyashah_5550003334/message_1.json#messages[4]",
+        "Priya Shah",
+        "inbound",
+        "audio",
+        None,
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[0]",
+        "Alex Morgan",
+        "inbound",
+        "call",
+        "You missed a call from Alex Morgan.",
+        None,
+        None,
+        ["missed_call"],
+    ),
+    (
+        f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[1]",
+        "Robin Vale",
+        "outbound",
+        "call",
+        "Robin Vale called you.",
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[2]",
+        "Alex Morgan",
+        "inbound",
+        "link",
+        "https://example.org/article",
+        "https://example.org/article",
+        None,
+        None,
+    ),
+    (
+        f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[3]",
+        "Robin Vale",
+        "outbound",
+        "link",
+        "look at this\nhttps://example.org/x\nEin Artikel über Käse 🧀",
+        "look at this\nhttps://example.org/x",
+        None,
+        None,
+    ),
+    (
+        f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[4]",
+        "Alex Morgan",
+        "inbound",
+        "text",
+        "Dmitri said “hi” – naïve café ½",
+        "Dmitri said “hi” – naïve café ½",
+        None,
+        None,
+    ),
+    (
+        f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[5]",
+        "Robin Vale",
+        "outbound",
+        "system",
+        "You are now connected on Messenger",
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[6]",
+        "Alex Morgan",
+        "inbound",
+        "deleted",
+        None,
+        None,
+        None,
+        None,
+    ),
+    (
+        f"{MS}/inbox/alexmorgan_5550001112/message_1.json#messages[7]",
+        "Alex Morgan",
+        "inbound",
+        "system",
+        "Alex started a video chat.",
+        None,
+        None,
+        None,
+    ),
 ]
 
 
@@ -205,12 +442,17 @@ def test_message_id_is_xxh3_of_thread_time_sender_text_and_ordinal(tmp_path):
     assert row["message_id"] == xxhash.xxh3_128_hexdigest(key.encode())
     photo = next(r for r in rows if r["content_type"] == "photo")
     assert photo["message_id"] == xxhash.xxh3_128_hexdigest(
-        f"instagram:zoeadams_1234567890\x1f{photo['timestamp_ms']}\x1frobin.vale_\x1f\x1f0".encode())
+        f"instagram:zoeadams_1234567890\x1f{photo['timestamp_ms']}\x1frobin.vale_\x1f\x1f0".encode()
+    )
 
 
 def _legacy_thread(messages: list[dict], title="Sam") -> dict:
-    return {"participants": [{"name": "Sam"}, {"name": "Robin Vale"}], "messages": messages, "title": title,
-            "thread_path": "inbox/sam_42"}
+    return {
+        "participants": [{"name": "Sam"}, {"name": "Robin Vale"}],
+        "messages": messages,
+        "title": title,
+        "thread_path": "inbox/sam_42",
+    }
 
 
 def _msg(ts: int, text: str, sender: str = "Sam") -> dict:
@@ -287,7 +529,9 @@ def test_unsafe_zip_members_are_refused_and_the_rest_lands(tmp_path):
     _, rows, rejects, _ = ingest(INSTAGRAM, [archive], tmp_path / "wh")
     assert [r["body_raw"] for r in rows] == ["hello"]
     assert sorted(r["source_ref"] for r in rejects) == [
-        "export.zip!../../outside/sam_43/message_1.json", "export.zip!/abs/inbox/sam_44/message_1.json"]
+        "export.zip!../../outside/sam_43/message_1.json",
+        "export.zip!/abs/inbox/sam_44/message_1.json",
+    ]
     assert {r["reason"] for r in rejects} == {"refused zip member with an absolute or parent (..) path"}
 
 
@@ -367,31 +611,38 @@ def test_json_that_is_not_a_message_file_is_rejected(tmp_path):
 
 
 def test_unreadable_messages_are_rejected_one_by_one(tmp_path):
-    messages = [_msg(9000, "fine"), {"sender_name": "Sam", "content": "no time"}, "not an object",
-                {"sender_name": "Sam", "timestamp_ms": 8000, "content": 42},
-                {"sender_name": "Sam", "timestamp_ms": 7000.5, "content": "float time"},
-                {"sender_name": "Sam", "timestamp_ms": 6000, "share": "not an object"},
-                {"sender_name": "Sam", "timestamp_ms": 5000, "content": "odd reactions", "reactions": {"x": 1}},
-                _msg(4000, "also fine ✨")]
+    messages = [
+        _msg(9000, "fine"),
+        {"sender_name": "Sam", "content": "no time"},
+        "not an object",
+        {"sender_name": "Sam", "timestamp_ms": 8000, "content": 42},
+        {"sender_name": "Sam", "timestamp_ms": 7000.5, "content": "float time"},
+        {"sender_name": "Sam", "timestamp_ms": 6000, "share": "not an object"},
+        {"sender_name": "Sam", "timestamp_ms": 5000, "content": "odd reactions", "reactions": {"x": 1}},
+        _msg(4000, "also fine ✨"),
+    ]
     write_json(tmp_path / "export/messages/inbox/sam_42/message_1.json", _legacy_thread(messages))
     (result,), rows, rejects, _ = ingest(INSTAGRAM, [tmp_path / "export"], tmp_path / "wh")
     ref = "messages/inbox/sam_42/message_1.json#messages"
     assert [(r["source_ref"], r["body_raw"], r["flags"]) for r in rows] == [
-        (f"{ref}[0]", "fine", None), (f"{ref}[6]", "odd reactions", ["malformed_reaction"]),
-        (f"{ref}[7]", "also fine ✨", None)]
+        (f"{ref}[0]", "fine", None),
+        (f"{ref}[6]", "odd reactions", ["malformed_reaction"]),
+        (f"{ref}[7]", "also fine ✨", None),
+    ]
     assert [(r["source_ref"], r["reason"]) for r in rejects] == [
         (f"{ref}[1]", "timestamp_ms is missing or not an integer"),
         (f"{ref}[2]", "message is not a JSON object"),
         (f"{ref}[3]", "content is not a string"),
         (f"{ref}[4]", "timestamp_ms is missing or not an integer"),
-        (f"{ref}[5]", "unexpected message structure (AttributeError)")]
+        (f"{ref}[5]", "unexpected message structure (AttributeError)"),
+    ]
     assert json.loads(rejects[0]["raw"]) == messages[1]
     assert result.records_in == 8
 
 
 def test_batches_stay_within_the_batch_size(tmp_path, monkeypatch):
     monkeypatch.setattr(meta, "BATCH_ROWS", 4)
-    export, = INSTAGRAM.discover([FIXTURES / "instagram"])
+    (export,) = INSTAGRAM.discover([FIXTURES / "instagram"])
     batches = list(INSTAGRAM.parse(export, ParseContext("instagram", ME)))
     assert [b.num_rows for b in batches] == [4, 4, 4, 4, 4]
     _, rows, _, _ = ingest(INSTAGRAM, [FIXTURES / "instagram"], tmp_path)
@@ -400,32 +651,35 @@ def test_batches_stay_within_the_batch_size(tmp_path, monkeypatch):
 
 def test_progress_covers_every_byte_of_the_export(tmp_path):
     (result,), _, _, progress = ingest(MESSENGER, [FIXTURES / "messenger"], tmp_path)
-    export, = MESSENGER.discover([FIXTURES / "messenger"])
+    (export,) = MESSENGER.discover([FIXTURES / "messenger"])
     assert progress == sum(f.stat().st_size for f in export.files)
 
 
-@pytest.mark.parametrize("line, kind", [
-    ("Liked a message", "reaction"),
-    ("Reacted 😂 to your message", "reaction"),
-    ("Alex Morgan reacted ❤ to your message", "reaction"),
-    ("Alex named the group Trip to Tbilisi 🇬🇪.", "system"),
-    ("Alex Morgan added Sam Lee to the group.", "system"),
-    ("Sam left the group.", "system"),
-    ("Alex changed the theme to Lavender.", "system"),
-    ("Alex set the nickname for Sam to Sammy.", "system"),
-    ("Alex set the emoji to 🔥.", "system"),
-    ("Alex started a video chat.", "system"),
-    ("The video chat ended.", "system"),
-    ("You sent an attachment.", "system"),
-    ("You are now connected on Messenger", "system"),
-    ("You missed a call from Alex.", "call"),
-    ("Alex missed your video call.", "call"),
-    ("call me when you get home", "text"),
-    ("we should name the group something fun", "text"),
-    ("haha I liked your message so much", "text"),
-    ("can you send an attachment of the plan?", "text"),
-    ("Alex named the group " + "x" * 300, "text"),
-])
+@pytest.mark.parametrize(
+    "line, kind",
+    [
+        ("Liked a message", "reaction"),
+        ("Reacted 😂 to your message", "reaction"),
+        ("Alex Morgan reacted ❤ to your message", "reaction"),
+        ("Alex named the group Trip to Tbilisi 🇬🇪.", "system"),
+        ("Alex Morgan added Sam Lee to the group.", "system"),
+        ("Sam left the group.", "system"),
+        ("Alex changed the theme to Lavender.", "system"),
+        ("Alex set the nickname for Sam to Sammy.", "system"),
+        ("Alex set the emoji to 🔥.", "system"),
+        ("Alex started a video chat.", "system"),
+        ("The video chat ended.", "system"),
+        ("You sent an attachment.", "system"),
+        ("You are now connected on Messenger", "system"),
+        ("You missed a call from Alex.", "call"),
+        ("Alex missed your video call.", "call"),
+        ("call me when you get home", "text"),
+        ("we should name the group something fun", "text"),
+        ("haha I liked your message so much", "text"),
+        ("can you send an attachment of the plan?", "text"),
+        ("Alex named the group " + "x" * 300, "text"),
+    ],
+)
 def test_system_lines_are_recognised_and_ordinary_writing_is_not(line, kind):
     assert text_kind(line) == kind
 
@@ -434,8 +688,7 @@ def test_sample_exports_land_without_rejects(tmp_path):
     written = generate(tmp_path / "samples", messages=3000, seed=11, platforms=["instagram", "messenger"])
     me = Me(names=("Robin Vale", "Robin", "robin.vale_"))
     for ingester in (INSTAGRAM, MESSENGER):
-        (result,), rows, rejects, _ = ingest(ingester, [tmp_path / "samples" / ingester.platform],
-                                             tmp_path / "wh", me)
+        (result,), rows, rejects, _ = ingest(ingester, [tmp_path / "samples" / ingester.platform], tmp_path / "wh", me)
         assert rejects == []
         assert result.landed == written.counts[ingester.platform]
         kinds = {r["content_type"] for r in rows}
@@ -453,13 +706,14 @@ def test_file_that_is_not_utf8_is_rejected_at_the_bad_byte(tmp_path):
     bad.write_bytes(data[:100] + b"\xff" + data[101:])
     _, rows, rejects, _ = ingest(INSTAGRAM, [export], tmp_path / "wh")
     assert [(r["source_ref"], r["reason"]) for r in rejects] == [
-        (f"{ZOE}/message_2.json@100", "invalid JSON: not UTF-8 at byte 100")]
+        (f"{ZOE}/message_2.json@100", "invalid JSON: not UTF-8 at byte 100")
+    ]
     assert len(rows) == 15
 
 
 def test_an_error_while_parsing_ahead_reaches_the_landing_and_nothing_lands(tmp_path):
     archive = meta_zip(FIXTURES / "instagram", tmp_path / "export.zip")
-    export, = INSTAGRAM.discover([archive])
+    (export,) = INSTAGRAM.discover([archive])
     archive.write_bytes(b"no longer a zip")  # e.g. replaced while the ingest was starting
     with pytest.raises(ExportError, match="not a readable zip file"):
         land(INSTAGRAM, export, tmp_path / "wh", ParseContext("instagram", ME))
@@ -468,7 +722,7 @@ def test_an_error_while_parsing_ahead_reaches_the_landing_and_nothing_lands(tmp_
 
 def test_closing_the_parse_early_stops_its_worker(monkeypatch):
     monkeypatch.setattr(meta, "BATCH_ROWS", 2)
-    export, = INSTAGRAM.discover([FIXTURES / "instagram"])
+    (export,) = INSTAGRAM.discover([FIXTURES / "instagram"])
     items = INSTAGRAM.parse(export, ParseContext("instagram", ME))
     assert next(items).num_rows == 2
     items.close()

@@ -1,5 +1,6 @@
 """Properties of the Meta ingester: Meta's escaping is undone exactly for any text, the column-wise
 repair equals the per-string one, ids do not depend on file splits, nothing is lost on bad input."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,12 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.fuzzing import examples
-from ingest.sources.base import ParseContext
 from ingest.core.identity import Me
 from ingest.landing import land
+from ingest.sources.base import ParseContext
 from ingest.sources.meta.ingester import INSTAGRAM
 from ingest.sources.meta.text import Repairer
+from tests.support.fuzzing import examples
 from tests.support.paths import FIXTURES
 
 FIXTURES = FIXTURES / "meta"
@@ -49,12 +50,16 @@ def test_column_repair_equals_string_repair(strings):
 
 
 def _thread(messages: list[dict]) -> dict:
-    return {"participants": [{"name": "Sam"}, {"name": "Robin Vale"}], "messages": messages, "title": "Sam",
-            "thread_path": "inbox/sam_42"}
+    return {
+        "participants": [{"name": "Sam"}, {"name": "Robin Vale"}],
+        "messages": messages,
+        "title": "Sam",
+        "thread_path": "inbox/sam_42",
+    }
 
 
 def _land(root: Path) -> tuple[list[dict], list[dict]]:
-    export, = INSTAGRAM.discover([root])
+    (export,) = INSTAGRAM.discover([root])
     result = land(INSTAGRAM, export, root.parent / "warehouse", ParseContext("instagram", Me(names=("Robin Vale",))))
     rejects = pq.read_table(result.reject_path).to_pylist() if result.reject_path else []
     return pq.read_table(result.path).to_pylist(), rejects
@@ -66,16 +71,23 @@ def test_any_text_and_name_come_out_of_an_export_unchanged(text, name):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "export/messages/inbox/sam_42/message_1.json"
         path.parent.mkdir(parents=True)
-        path.write_text('{"participants": [], "messages": [{"sender_name": %s, "timestamp_ms": 1, "content": %s}]}'
-                        % (meta_escaped(name), meta_escaped(text)), encoding="ascii")
+        path.write_text(
+            f'{{"participants": [], "messages": [{{"sender_name": {meta_escaped(name)}, "timestamp_ms": 1, '
+            f'"content": {meta_escaped(text)}}}]}}',
+            encoding="ascii",
+        )
         (row,), rejects = _land(path.parents[3])
     assert rejects == []
     assert row["body_raw"] == (text or None)
     assert row["sender"] == (name or None)
 
 
-MESSAGE = st.builds(lambda ts, who, text: {"sender_name": who, "timestamp_ms": ts, "content": text},
-                    st.integers(1, 4), st.sampled_from(["Sam", "Robin Vale"]), st.sampled_from(["hi", "ok", "ok 👍"]))
+MESSAGE = st.builds(
+    lambda ts, who, text: {"sender_name": who, "timestamp_ms": ts, "content": text},
+    st.integers(1, 4),
+    st.sampled_from(["Sam", "Robin Vale"]),
+    st.sampled_from(["hi", "ok", "ok 👍"]),
+)
 
 
 @SLOW
@@ -107,8 +119,9 @@ def test_a_file_cut_anywhere_is_one_reject_and_everything_else_lands(data):
         (root / "zoe_1").mkdir(parents=True)
         (root / "zoe_1/message_1.json").write_text(text[:cut])
         (root / "sam_42").mkdir()
-        (root / "sam_42/message_1.json").write_text(json.dumps(_thread([{"sender_name": "Sam", "timestamp_ms": 5,
-                                                                          "content": "still here"}])))
+        (root / "sam_42/message_1.json").write_text(
+            json.dumps(_thread([{"sender_name": "Sam", "timestamp_ms": 5, "content": "still here"}]))
+        )
         rows, rejects = _land(root)
     assert [r["body_raw"] for r in rows] == ["still here"]
     assert len(rejects) == 1 and rejects[0]["reason"].startswith("invalid JSON: ")

@@ -1,4 +1,5 @@
 """The sample-export generator: determinism, real export layouts, counts, config."""
+
 from __future__ import annotations
 
 import email.header
@@ -32,7 +33,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def _without_config(tree: dict[str, bytes]) -> dict[str, bytes]:
-    return {k: v for k, v in tree.items() if k != "ai_me.toml"}   # it holds the absolute out path
+    return {k: v for k, v in tree.items() if k != "ai_me.toml"}  # it holds the absolute out path
 
 
 def test_same_inputs_give_identical_bytes(tmp_path):
@@ -55,7 +56,7 @@ def test_rerun_with_fewer_messages_leaves_no_stale_thread_files(tmp_path):
 
 
 def test_parallel_and_blocked_output_equals_sequential(tmp_path, monkeypatch):
-    monkeypatch.setattr(gmail, "BLOCK", 120)    # several mbox blocks, merged from part files
+    monkeypatch.setattr(gmail, "BLOCK", 120)  # several mbox blocks, merged from part files
     generate(tmp_path / "seq", messages=1200, workers=1)
     generate(tmp_path / "par", messages=1200, workers=2)
     seq, par = _tree(tmp_path / "seq"), _tree(tmp_path / "par")
@@ -72,16 +73,20 @@ def test_counts_progress_and_files(sample):
     # every record is really there
     assert _whatsapp_records(out) == summary.counts["whatsapp"]
     for platform in ("instagram", "messenger"):
-        assert sum(len(json.loads(p.read_text())["messages"]) for p in (out / platform).rglob("message_*.json")) \
+        assert (
+            sum(len(json.loads(p.read_text())["messages"]) for p in (out / platform).rglob("message_*.json"))
             == summary.counts[platform]
+        )
     assert len(mailbox.mbox(out / "gmail" / gmail.MBOX_NAME)) == summary.counts["gmail"]
 
 
 @pytest.mark.parametrize("n", [1, 13, 77])
 def test_tiny_samples_hold_exactly_n_records(tmp_path, n):
     s = generate(tmp_path, messages=n)
-    got = {"whatsapp": _whatsapp_records(tmp_path) if (tmp_path / "whatsapp").exists() else 0,
-           "gmail": len(mailbox.mbox(tmp_path / "gmail" / gmail.MBOX_NAME))}
+    got = {
+        "whatsapp": _whatsapp_records(tmp_path) if (tmp_path / "whatsapp").exists() else 0,
+        "gmail": len(mailbox.mbox(tmp_path / "gmail" / gmail.MBOX_NAME)),
+    }
     for platform in ("instagram", "messenger"):
         files = (tmp_path / platform).rglob("message_*.json")
         got[platform] = sum(len(json.loads(p.read_text())["messages"]) for p in files)
@@ -100,6 +105,7 @@ def test_platform_subset_is_split_proportionally(tmp_path):
 
 # --- WhatsApp ----------------------------------------------------------------------------------
 
+
 def _chat_texts(out: Path) -> dict[str, str]:
     texts = {}
     for p in sorted((out / "whatsapp").rglob("*")):
@@ -112,15 +118,16 @@ def _chat_texts(out: Path) -> dict[str, str]:
 
 
 def _whatsapp_records(out: Path) -> int:
-    return sum(1 for t in _chat_texts(out).values() for line in t.splitlines()
-               if ANDROID.match(line) or IOS.match(line))
+    return sum(
+        1 for t in _chat_texts(out).values() for line in t.splitlines() if ANDROID.match(line) or IOS.match(line)
+    )
 
 
 def test_whatsapp_layouts(sample):
     out = sample[0]
     texts = _chat_texts(out)
     assert "WhatsApp Chat with Sam Okafor.txt" in texts
-    assert "WhatsApp Chat - Дмитрий Волков/_chat.txt" in texts      # an unzipped iOS export
+    assert "WhatsApp Chat - Дмитрий Волков/_chat.txt" in texts  # an unzipped iOS export
     with zipfile.ZipFile(out / "whatsapp" / "WhatsApp Chat - Priya Shah.zip") as zf:
         names = zf.namelist()
     assert names[0] == "_chat.txt" and re.fullmatch(r"\d{8}-PHOTO-\d{4}(-\d\d){5}\.jpg", names[1])
@@ -138,17 +145,29 @@ def test_whatsapp_layouts(sample):
         date, clock = m.group(1), m.group(2)
         year_digits = len(re.split(r"[/.]", date)[-1])
         styles.add(("ios" if IOS.match(first) else "android", "." in date, "\u202f" in clock, year_digits))
-    assert ("android", False, False, 4) in styles    # en-GB 02/01/2023, 10:11
-    assert ("android", True, False, 2) in styles     # de-DE 02.01.23, 10:11
-    assert ("android", False, True, 2) in styles     # en-US 1/2/23, 3:13 PM (U+202F)
-    assert ("ios", False, False, 4) in styles        # iOS en-GB [02/01/2023, 10:11:12]
-    assert ("ios", False, True, 2) in styles         # iOS en-US [1/2/23, 3:13:12 PM]
+    assert ("android", False, False, 4) in styles  # en-GB 02/01/2023, 10:11
+    assert ("android", True, False, 2) in styles  # de-DE 02.01.23, 10:11
+    assert ("android", False, True, 2) in styles  # en-US 1/2/23, 3:13 PM (U+202F)
+    assert ("ios", False, False, 4) in styles  # iOS en-GB [02/01/2023, 10:11:12]
+    assert ("ios", False, True, 2) in styles  # iOS en-US [1/2/23, 3:13:12 PM]
 
     everything = "\n".join(texts.values())
-    for marker in ("<Media omitted>", "\u200eimage omitted", "This message was deleted", "You deleted this message",
-                   "<This message was edited>", "<Medien ausgeschlossen>", 'Robin Vale created group "Weekend Crew"',
-                   "Robin Vale added Sam Okafor", "+44 7700 900781 left", " - Robin Vale: ", " - Robin: ",
-                   "4111 1111 1111 1111", "GB82 WEST 1234 5698 7654 32", "+1 415 555 0134"):
+    for marker in (
+        "<Media omitted>",
+        "\u200eimage omitted",
+        "This message was deleted",
+        "You deleted this message",
+        "<This message was edited>",
+        "<Medien ausgeschlossen>",
+        'Robin Vale created group "Weekend Crew"',
+        "Robin Vale added Sam Okafor",
+        "+44 7700 900781 left",
+        " - Robin Vale: ",
+        " - Robin: ",
+        "4111 1111 1111 1111",
+        "GB82 WEST 1234 5698 7654 32",
+        "+1 415 555 0134",
+    ):
         assert marker in everything, marker
 
 
@@ -159,6 +178,7 @@ def test_whatsapp_bulk_is_one_big_chat(tmp_path):
 
 
 # --- Instagram / Messenger ---------------------------------------------------------------------
+
 
 def _threads(out: Path, platform: str) -> dict[Path, list[Path]]:
     threads: dict[Path, list[Path]] = {}
@@ -188,14 +208,14 @@ def test_meta_layouts_and_order(sample):
         stamps = []
         for p in files:
             raw = p.read_text(encoding="utf-8")
-            assert raw.isascii()                                 # everything \u00XX-escaped
+            assert raw.isascii()  # everything \u00XX-escaped
             doc = json.loads(raw)
-            assert raw == json.dumps(doc, indent=2)              # Meta's (and json's) layout
+            assert raw == json.dumps(doc, indent=2)  # Meta's (and json's) layout
             assert list(doc)[:2] == ["participants", "messages"]
             assert doc["thread_path"] == f"{folder.parent.name}/{folder.name}"
             assert all(m["is_geoblocked_for_viewer"] is False for m in doc["messages"])
             stamps += [m["timestamp_ms"] for m in doc["messages"]]
-        assert stamps == sorted(stamps, reverse=True)            # newest first, message_1 newest
+        assert stamps == sorted(stamps, reverse=True)  # newest first, message_1 newest
 
 
 def test_meta_mojibake_round_trips(sample):
@@ -217,7 +237,7 @@ def test_meta_mojibake_round_trips(sample):
     assert "Robin named the group Book club 📚." in texts
     assert {"Liked a message", "You sent an attachment."} <= set(texts)
     assert any(t.startswith("Reacted ") for t in texts) and any(t.endswith("started a video chat.") for t in texts)
-    assert any("\u200d" in r for r in reactions)                 # ZWJ emoji survive
+    assert any("\u200d" in r for r in reactions)  # ZWJ emoji survive
     assert any("✨" in t or "😭" in t for t in texts)
 
 
@@ -226,7 +246,7 @@ def test_messenger_e2ee_shape(sample):
     files = list((out / "messenger/your_facebook_activity/messages/e2ee_cupcake").rglob("message_1.json"))
     assert len(files) == 1
     raw = files[0].read_text(encoding="utf-8")
-    assert not raw.isascii()                                     # plain UTF-8, no mojibake
+    assert not raw.isascii()  # plain UTF-8, no mojibake
     doc = json.loads(raw)
     assert doc["participants"] == ["Robin Vale", "Priya Shah"] and doc["threadName"] == "Priya Shah"
     m = doc["messages"][0]
@@ -235,6 +255,7 @@ def test_messenger_e2ee_shape(sample):
 
 
 # --- Gmail -------------------------------------------------------------------------------------
+
 
 def _parts(msg):
     return list(msg.walk()) if msg.is_multipart() else [msg]
@@ -246,7 +267,7 @@ def test_gmail_mbox(sample):
     raw = path.read_bytes()
     assert raw.startswith(b"From ") and b"\r\n" not in raw
     assert re.match(rb"From \d{19}@xxx \w{3} \w{3} \d\d \d\d:\d\d:\d\d \+0000 \d{4}\n", raw)
-    assert b"\n>From all of us" in raw and b"\nFrom all" not in raw   # mboxo escaping of body lines
+    assert b"\n>From all of us" in raw and b"\nFrom all" not in raw  # mboxo escaping of body lines
     box = mailbox.mbox(path)
     by_id, ctes, charsets, types, labels = {}, set(), set(), set(), set()
     for msg in box:
@@ -270,14 +291,25 @@ def test_gmail_mbox(sample):
     assert any(m["List-Unsubscribe"] and m["Precedence"] == "bulk" for m in box)
     decoded = {str(email.header.make_header(email.header.decode_header(m["From"]))) for m in box}
     assert any("Zoë Ñúñez" in d for d in decoded) or any("Дмитрий" in d or "ნინო" in d for d in decoded)
-    bodies = "\n".join(p.get_payload(decode=True).decode(p.get_content_charset() or "utf-8")
-                       for m in box for p in _parts(m) if p.get_content_maintype() == "text")
-    for quote_style in ("wrote:", "-----Original Message-----", "schrieb", "\n> ", "Sent from my iPhone",
-                        "-- \nRobin Vale"):
+    bodies = "\n".join(
+        p.get_payload(decode=True).decode(p.get_content_charset() or "utf-8")
+        for m in box
+        for p in _parts(m)
+        if p.get_content_maintype() == "text"
+    )
+    for quote_style in (
+        "wrote:",
+        "-----Original Message-----",
+        "schrieb",
+        "\n> ",
+        "Sent from my iPhone",
+        "-- \nRobin Vale",
+    ):
         assert quote_style in bodies, quote_style
 
 
 # --- config and helpers ------------------------------------------------------------------------
+
 
 def test_config_points_at_the_exports(sample):
     out, summary, _ = sample
@@ -291,7 +323,7 @@ def test_config_points_at_the_exports(sample):
         (path,) = cfg["exports"][platform]
         assert Path(path).is_absolute() and Path(path).exists()
     assert cfg["exports"]["gmail"][0].endswith("/gmail/All mail Including Spam and Trash.mbox")
-    config = pytest.importorskip("ingest.core.config")                # the project's own strict loader
+    config = pytest.importorskip("ingest.core.config")  # the project's own strict loader
     loaded = config.load_config(summary.config_path)
     assert loaded.export_paths("whatsapp") == [out / "whatsapp"]
 

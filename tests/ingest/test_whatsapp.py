@@ -1,4 +1,5 @@
 """WhatsApp ingester: one fixture per export variant, with golden records, plus the error paths."""
+
 import calendar
 import shutil
 import struct
@@ -11,12 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest import landing
-
-from ingest.sources.whatsapp import ingester as whatsapp
-from ingest.sources.base import ExportError, ParseContext
 from ingest.core.identity import Me
-from ingest.sources.whatsapp.ingester import INGESTER
+from ingest.sources.base import ExportError, ParseContext
+from ingest.sources.whatsapp import ingester as whatsapp
 from ingest.sources.whatsapp.files import chat_title
+from ingest.sources.whatsapp.ingester import INGESTER
 from ingest.sources.whatsapp.timestamps import LocalClock
 from tests.support.paths import FIXTURES
 
@@ -46,26 +46,46 @@ def one(path: Path, tmp_path: Path, **kw):
 
 
 def golden(rows):
-    return [(r["sender"], r["timestamp_ms"], r["direction"], r["content_type"], r["body_text"], r["is_edited"])
-            for r in rows]
+    return [
+        (r["sender"], r["timestamp_ms"], r["direction"], r["content_type"], r["body_text"], r["is_edited"])
+        for r in rows
+    ]
 
 
 def test_android_en_gb(tmp_path):
     result, rows, rejects, ctx = one(FIXTURES / "android_gb", tmp_path)
     assert golden(rows) == [
-        (None, utc(2023, 3, 12, 14, 5), "inbound", "system",
-         "Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, can read "
-         "or listen to them. Tap to learn more.", False),
+        (
+            None,
+            utc(2023, 3, 12, 14, 5),
+            "inbound",
+            "system",
+            "Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, can read "
+            "or listen to them. Tap to learn more.",
+            False,
+        ),
         ("Alex Morgan", utc(2023, 3, 12, 14, 5), "inbound", "text", "Are we still on for 7?", False),
-        ("Robin Vale", utc(2023, 3, 12, 14, 6), "outbound", "text", "yes! see you at the station\nbring the tickets",
-         False),
+        (
+            "Robin Vale",
+            utc(2023, 3, 12, 14, 6),
+            "outbound",
+            "text",
+            "yes! see you at the station\nbring the tickets",
+            False,
+        ),
         ("Alex Morgan", utc(2023, 3, 12, 14, 7), "inbound", "file", None, False),
         ("Robin Vale", utc(2023, 3, 12, 14, 8), "outbound", "deleted", None, False),
         ("Alex Morgan", utc(2023, 3, 12, 14, 9), "inbound", "text", "Running late: 10 mins", True),
         ("Robin Vale", utc(2023, 3, 13, 9, 15), "outbound", "photo", "the view from here", False),
         ("Alex Morgan", utc(2023, 3, 13, 9, 16), "inbound", "location", None, False),
-        ("Alex Morgan", utc(2023, 3, 13, 9, 17), "inbound", "poll",
-         "Pizza or tacos?\nOPTION: Pizza (1 vote)\nOPTION: Tacos (0 votes)", False),
+        (
+            "Alex Morgan",
+            utc(2023, 3, 13, 9, 17),
+            "inbound",
+            "poll",
+            "Pizza or tacos?\nOPTION: Pizza (1 vote)\nOPTION: Tacos (0 votes)",
+            False,
+        ),
         ("Alex Morgan", utc(2023, 3, 13, 9, 18), "inbound", "view_once", None, False),
     ]
     assert rejects == []
@@ -84,7 +104,7 @@ def test_android_en_us_twelve_hour_clock_with_narrow_nbsp_and_fixed_offset(tmp_p
     assert golden(rows) == [
         ("Sam Lee", utc(2023, 3, 14, 13, 41), "inbound", "text", "morning!", False),
         ("Robin", utc(2023, 3, 14, 16, 0), "outbound", "text", "lunch?", False),
-        ("Sam Lee", utc(2023, 3, 15, 4, 30), "inbound", "text", "can't sleep", False),   # 12:30 AM
+        ("Sam Lee", utc(2023, 3, 15, 4, 30), "inbound", "text", "can't sleep", False),  # 12:30 AM
         ("Robin", utc(2023, 3, 15, 17, 5), "outbound", "deleted", None, False),
         ("Sam Lee", utc(2023, 3, 16, 3, 59), "inbound", "file", None, False),
     ]
@@ -105,9 +125,15 @@ def test_android_de_german_strings(tmp_path):
 
 
 IOS_GOLDEN = [
-    (None, utc(2023, 3, 12, 18, 29, 58), "inbound", "system",
-     "Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, can read or "
-     "listen to them.", False),
+    (
+        None,
+        utc(2023, 3, 12, 18, 29, 58),
+        "inbound",
+        "system",
+        "Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, can read or "
+        "listen to them.",
+        False,
+    ),
     ("Priya Shah", utc(2023, 3, 12, 18, 30, 1), "inbound", "text", "Did you get home ok?", False),
     ("Robin Vale", utc(2023, 3, 12, 18, 30, 5), "outbound", "photo", None, False),
     ("Priya Shah", utc(2023, 3, 12, 18, 31, 10), "inbound", "photo", None, False),
@@ -119,7 +145,7 @@ IOS_GOLDEN = [
     ("Priya Shah", utc(2023, 3, 12, 18, 34), "inbound", "file", None, False),
     ("Robin Vale", utc(2023, 3, 12, 18, 35), "outbound", "text", "home now, thanks", True),
     ("Priya Shah", utc(2023, 3, 12, 18, 36), "inbound", "deleted", None, False),
-    (None, utc(2023, 3, 12, 18, 40), "inbound", "system", "Missed voice call", False),   # a system line
+    (None, utc(2023, 3, 12, 18, 40), "inbound", "system", "Missed voice call", False),  # a system line
     ("Priya Shah", utc(2023, 3, 13, 7, 0), "inbound", "location", None, False),
 ]
 
@@ -130,13 +156,13 @@ def test_ios_zip_export(tmp_path):
     assert golden(rows) == IOS_GOLDEN and rejects == []
     assert rows[0]["source_ref"] == "WhatsApp Chat - Priya Shah.zip!_chat.txt:1"
     assert {r["conversation_title"] for r in rows} == {"Priya Shah"}
-    assert {tuple(r["participants"]) for r in rows} == {("Priya Shah", "Robin Vale")}   # the jpg is ignored
+    assert {tuple(r["participants"]) for r in rows} == {("Priya Shah", "Robin Vale")}  # the jpg is ignored
     assert any("iOS headers" in n for n in ctx.notes)
 
 
 def test_zip_and_unzipped_export_of_one_chat_give_the_same_ids(tmp_path):
-    (_, zipped, _, _), = ingest(FIXTURES / "ios_zip" / "WhatsApp Chat - Priya Shah.zip", tmp_path)
-    (_, unzipped, _, _), = ingest(FIXTURES / "ios_zip" / "WhatsApp Chat - Priya Shah", tmp_path)
+    ((_, zipped, _, _),) = ingest(FIXTURES / "ios_zip" / "WhatsApp Chat - Priya Shah.zip", tmp_path)
+    ((_, unzipped, _, _),) = ingest(FIXTURES / "ios_zip" / "WhatsApp Chat - Priya Shah", tmp_path)
     assert unzipped[0]["source_ref"] == "WhatsApp Chat - Priya Shah/_chat.txt:1"
     for key in ("conversation_id", "message_id", "timestamp_ms", "body_raw"):
         assert [r[key] for r in zipped] == [r[key] for r in unzipped]
@@ -166,19 +192,36 @@ def test_ios_group_system_lines_unsaved_contacts_and_phone_numbers(tmp_path):
     assert any("group chat, 4 participants" in n for n in ctx.notes)
 
 
-@pytest.mark.parametrize("folder, expected", [
-    ("ymd", [("Erik Svensson", utc(2023, 3, 12, 14, 5), "Hej!"), ("Robin", utc(2023, 3, 12, 14, 6), "hej hej")]),
-    ("finnish", [("Aino Virtanen", utc(2023, 3, 13, 9, 0), "Moi!"),
-                 ("Robin", utc(2023, 3, 13, 21, 45), "hyvää yötä")]),
-    ("spanish", [("Lucía Gómez", utc(2023, 3, 14, 9, 5), "¡Hola!"), ("Robin", utc(2023, 3, 14, 14, 5), "hola"),
-                 ("Lucía Gómez", utc(2023, 3, 14, 0, 10), "medianoche")]),
-    ("dash_bidi", [("Noor Haddad", utc(2023, 3, 13, 14, 5), "مرحبا"),
-                   ("Robin", utc(2023, 3, 13, 14, 6), "hi Noor")]),
-    ("trailing_dot", [("Ivana Horvat", utc(2023, 3, 13, 14, 5), "Bok!"),
-                      ("Robin", utc(2023, 3, 13, 14, 6), "bok")]),
-    ("lowercase_ampm", [("Chris Doe", utc(2023, 2, 13, 9, 5), "early"),
-                        ("Chris Doe", utc(2023, 2, 13, 21, 5), "late")]),
-])
+@pytest.mark.parametrize(
+    "folder, expected",
+    [
+        ("ymd", [("Erik Svensson", utc(2023, 3, 12, 14, 5), "Hej!"), ("Robin", utc(2023, 3, 12, 14, 6), "hej hej")]),
+        (
+            "finnish",
+            [("Aino Virtanen", utc(2023, 3, 13, 9, 0), "Moi!"), ("Robin", utc(2023, 3, 13, 21, 45), "hyvää yötä")],
+        ),
+        (
+            "spanish",
+            [
+                ("Lucía Gómez", utc(2023, 3, 14, 9, 5), "¡Hola!"),
+                ("Robin", utc(2023, 3, 14, 14, 5), "hola"),
+                ("Lucía Gómez", utc(2023, 3, 14, 0, 10), "medianoche"),
+            ],
+        ),
+        (
+            "dash_bidi",
+            [("Noor Haddad", utc(2023, 3, 13, 14, 5), "مرحبا"), ("Robin", utc(2023, 3, 13, 14, 6), "hi Noor")],
+        ),
+        (
+            "trailing_dot",
+            [("Ivana Horvat", utc(2023, 3, 13, 14, 5), "Bok!"), ("Robin", utc(2023, 3, 13, 14, 6), "bok")],
+        ),
+        (
+            "lowercase_ampm",
+            [("Chris Doe", utc(2023, 2, 13, 9, 5), "early"), ("Chris Doe", utc(2023, 2, 13, 21, 5), "late")],
+        ),
+    ],
+)
 def test_header_variants(tmp_path, folder, expected):
     _, rows, rejects, _ = one(FIXTURES / folder, tmp_path, tz="UTC")
     assert [(r["sender"], r["timestamp_ms"], r["body_text"]) for r in rows] == expected
@@ -204,24 +247,34 @@ def test_configured_order_does_not_override_a_decided_file(tmp_path):
 def test_preamble_and_malformed_headers_become_rejects_with_line_numbers(tmp_path):
     result, rows, rejects, _ = one(FIXTURES / "malformed", tmp_path)
     name = "WhatsApp Chat with Dana Scully.txt"
-    assert [(r["source_ref"], r["body_text"]) for r in rows] == [(f"{name}:3", "hello"),
-                                                                 (f"{name}:7", "after the bad ones")]
+    assert [(r["source_ref"], r["body_text"]) for r in rows] == [
+        (f"{name}:3", "hello"),
+        (f"{name}:7", "after the bad ones"),
+    ]
     assert [(r["source_ref"], r["reason"], r["raw"]) for r in rejects] == [
-        (f"{name}:1-2", "text before the first message header",
-         "This chat was exported from an old phone.\nKeep it safe."),
-        (f"{name}:4-5", "invalid date or time in message header",
-         "31/02/2023, 14:06 - Dana Scully: impossible date\nwith a second line"),
+        (
+            f"{name}:1-2",
+            "text before the first message header",
+            "This chat was exported from an old phone.\nKeep it safe.",
+        ),
+        (
+            f"{name}:4-5",
+            "invalid date or time in message header",
+            "31/02/2023, 14:06 - Dana Scully: impossible date\nwith a second line",
+        ),
         (f"{name}:6", "invalid date or time in message header", "12/03/2023, 25:00 - Dana Scully: impossible hour"),
     ]
     assert result.records_in == 5 and result.landed == 2 and result.rejected == 3
-    assert all("impossible" not in r["reason"] for r in rejects)   # no message text in reasons
+    assert all("impossible" not in r["reason"] for r in rejects)  # no message text in reasons
 
 
 def test_dates_outside_plausible_years_are_rejects(tmp_path):
     chat = tmp_path / "WhatsApp Chat with Alex Morgan.txt"
-    chat.write_text("31/12/9999, 10:00 - Alex Morgan: far future\n31/12/1969, 10:00 - Alex Morgan: before 1970\n"
-                    "01/01/1970, 00:00 - Alex Morgan: clock reset\n")
-    (result, rows, rejects, _), = ingest(chat, tmp_path, tz="UTC")
+    chat.write_text(
+        "31/12/9999, 10:00 - Alex Morgan: far future\n31/12/1969, 10:00 - Alex Morgan: before 1970\n"
+        "01/01/1970, 00:00 - Alex Morgan: clock reset\n"
+    )
+    ((result, rows, rejects, _),) = ingest(chat, tmp_path, tz="UTC")
     assert [r["source_ref"][-2:] for r in rejects] == [":1", ":2"]
     assert [r["timestamp_ms"] for r in rows] == [0]
 
@@ -234,9 +287,9 @@ def test_crlf_line_ends_are_dropped(tmp_path):
 def test_dst_europe_london_both_switches(tmp_path):
     _, rows, _, _ = one(FIXTURES / "dst", tmp_path, tz="Europe/London")
     assert [r["timestamp_ms"] for r in rows] == [
-        utc(2023, 3, 26, 0, 30),   # GMT
+        utc(2023, 3, 26, 0, 30),  # GMT
         utc(2023, 3, 26, 0, 59),
-        utc(2023, 3, 26, 1, 0),    # 02:00 BST: clocks went forward at 01:00 UTC
+        utc(2023, 3, 26, 1, 0),  # 02:00 BST: clocks went forward at 01:00 UTC
         utc(2023, 3, 26, 2, 15),
         utc(2023, 10, 29, 0, 30),  # 01:30 BST, before the clocks go back
         utc(2023, 10, 29, 1, 10),  # 01:10 GMT: the time went backwards, so the second 01:xx
@@ -245,8 +298,18 @@ def test_dst_europe_london_both_switches(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("zone, offset_s", [("UTC", 0), (None, 0), ("UTC+2", 7200), ("+05:30", 19800),
-                                             ("GMT-3", -10800), ("-0400", -14400), ("Asia/Kolkata", 19800)])
+@pytest.mark.parametrize(
+    "zone, offset_s",
+    [
+        ("UTC", 0),
+        (None, 0),
+        ("UTC+2", 7200),
+        ("+05:30", 19800),
+        ("GMT-3", -10800),
+        ("-0400", -14400),
+        ("Asia/Kolkata", 19800),
+    ],
+)
 def test_fixed_offsets_and_zones(zone, offset_s):
     local = np.array([utc(2023, 7, 1, 12, 0) // 1000])
     assert LocalClock(zone).to_utc(local).tolist() == [local[0] - offset_s]
@@ -285,20 +348,25 @@ ANDROID_CHAT = (FIXTURES / "android_gb" / "WhatsApp Chat with Alex Morgan.txt").
 
 
 def test_zip_holding_an_android_chat_named_like_the_app_names_it(tmp_path):
-    path = _zip(tmp_path / "export.zip", {"WhatsApp Chat with Alex Morgan.txt": ANDROID_CHAT,
-                                          "IMG-20230313-WA0004.jpg": b"\xff\xd8\xff\xd9"})
-    (_, rows, _, _), = ingest(path, tmp_path)
-    (_, plain, _, _), = ingest(FIXTURES / "android_gb", tmp_path)
+    path = _zip(
+        tmp_path / "export.zip",
+        {"WhatsApp Chat with Alex Morgan.txt": ANDROID_CHAT, "IMG-20230313-WA0004.jpg": b"\xff\xd8\xff\xd9"},
+    )
+    ((_, rows, _, _),) = ingest(path, tmp_path)
+    ((_, plain, _, _),) = ingest(FIXTURES / "android_gb", tmp_path)
     assert [r["message_id"] for r in rows] == [r["message_id"] for r in plain]
     assert rows[0]["source_ref"] == "export.zip!WhatsApp Chat with Alex Morgan.txt:1"
 
 
-@pytest.mark.parametrize("members, message", [
-    ({"photo.jpg": b"\xff\xd8"}, "no chat .txt file"),
-    ({"../_chat.txt": ANDROID_CHAT}, "only unsafe member paths"),
-    ({"/abs/_chat.txt": ANDROID_CHAT}, "only unsafe member paths"),
-    ({"a.txt": ANDROID_CHAT, "b.txt": ANDROID_CHAT}, "several .txt files"),
-])
+@pytest.mark.parametrize(
+    "members, message",
+    [
+        ({"photo.jpg": b"\xff\xd8"}, "no chat .txt file"),
+        ({"../_chat.txt": ANDROID_CHAT}, "only unsafe member paths"),
+        ({"/abs/_chat.txt": ANDROID_CHAT}, "only unsafe member paths"),
+        ({"a.txt": ANDROID_CHAT, "b.txt": ANDROID_CHAT}, "several .txt files"),
+    ],
+)
 def test_zip_without_a_usable_chat_is_an_error_naming_it(tmp_path, members, message):
     path = _zip(tmp_path / "WhatsApp Chat - X.zip", members)
     with pytest.raises(ExportError, match=rf"WhatsApp Chat - X\.zip: .*{message}"):
@@ -325,9 +393,9 @@ def test_zip_member_whose_header_understates_its_size_is_an_error(tmp_path):
         zf.writestr("_chat.txt", ANDROID_CHAT)
     data = bytearray(path.read_bytes())
     small = struct.pack("<I", 100)
-    data[18:26] = small + small                      # local header: compressed, uncompressed size
+    data[18:26] = small + small  # local header: compressed, uncompressed size
     central = data.index(b"PK\x01\x02")
-    data[central + 20:central + 28] = small + small  # central directory: the same
+    data[central + 20 : central + 28] = small + small  # central directory: the same
     path.write_bytes(bytes(data))
     with pytest.raises(ExportError, match=r"Alex\.zip: not a readable zip file"):
         ingest(path, tmp_path)
@@ -340,20 +408,20 @@ def test_reexport_with_more_messages_keeps_every_id(tmp_path):
     later.parent.mkdir()
     shutil.copy(FIXTURES / "android_gb" / first.name, first)
     later.write_bytes(first.read_bytes() + b"14/03/2023, 10:00 - Robin Vale: one more\n")
-    (_, old, _, _), = ingest(first, tmp_path)
-    (_, new, _, _), = ingest(later, tmp_path)
-    assert [r["message_id"] for r in new][:len(old)] == [r["message_id"] for r in old]
+    ((_, old, _, _),) = ingest(first, tmp_path)
+    ((_, new, _, _),) = ingest(later, tmp_path)
+    assert [r["message_id"] for r in new][: len(old)] == [r["message_id"] for r in old]
     assert old[0]["conversation_id"] == new[0]["conversation_id"] == whatsapp.conversation_id("alex  MORGAN")
 
 
 def test_identical_messages_get_distinct_stable_ids(tmp_path):
     chat = tmp_path / "WhatsApp Chat with Alex Morgan.txt"
     chat.write_text("13/03/2023, 10:00 - Alex Morgan: ok\n" * 3 + "13/03/2023, 10:01 - Alex Morgan: ok\n")
-    (_, rows, _, _), = ingest(chat, tmp_path)
+    ((_, rows, _, _),) = ingest(chat, tmp_path)
     ids = [r["message_id"] for r in rows]
     assert len(set(ids)) == 4
     chat.write_text(chat.read_text() + "13/03/2023, 10:02 - Alex Morgan: ok\n")
-    (_, again, _, _), = ingest(chat, tmp_path)
+    ((_, again, _, _),) = ingest(chat, tmp_path)
     assert [r["message_id"] for r in again][:4] == ids
 
 
@@ -362,20 +430,21 @@ def test_small_blocks_give_the_same_rows_as_one_block(tmp_path, block):
     """Held-back messages, the survey pass and ordinals across block boundaries."""
     chat = tmp_path / "WhatsApp Chat with Alex Morgan.txt"
     chat.write_bytes(ANDROID_CHAT + b"13/03/2023, 09:18 - Alex Morgan: ok\n" * 5 + b"13/03/2023, 09:19 - Alex: x\ny\n")
-    (_, whole, _, _), = ingest(chat, tmp_path)
+    ((_, whole, _, _),) = ingest(chat, tmp_path)
     size = chat.stat().st_size if block == "file size" else block
     with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=0, BLOCK_BYTES=size):
-        (_, pieces, _, ctx), = ingest(chat, tmp_path)
+        ((_, pieces, _, ctx),) = ingest(chat, tmp_path)
     assert pieces == whole
     assert len({r["message_id"] for r in pieces}) == len(pieces)
 
 
 def test_over_long_message_is_cut_and_its_rest_rejected(tmp_path):
     chat = tmp_path / "WhatsApp Chat with Alex Morgan.txt"
-    chat.write_text("12/03/2023, 14:05 - Alex Morgan: start\n" + "more text here\n" * 40
-                    + "12/03/2023, 14:06 - Robin: next\n")
+    chat.write_text(
+        "12/03/2023, 14:05 - Alex Morgan: start\n" + "more text here\n" * 40 + "12/03/2023, 14:06 - Robin: next\n"
+    )
     with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=0, BLOCK_BYTES=64, MAX_MESSAGE_BYTES=200):
-        (result, rows, rejects, _), = ingest(chat, tmp_path)
+        ((result, rows, rejects, _),) = ingest(chat, tmp_path)
     assert [r["source_ref"].rsplit(":", 1)[1] for r in rows] == ["1", "42"]
     covered = 1 + rows[0]["body_raw"].count("\n") + sum(r["raw"].count("\n") + 1 for r in rejects)
     assert covered == 41 and {r["reason"] for r in rejects} == {"lines outside any message"}
@@ -384,7 +453,7 @@ def test_over_long_message_is_cut_and_its_rest_rejected(tmp_path):
 def test_invalid_utf8_is_replaced_and_noted(tmp_path):
     chat = tmp_path / "WhatsApp Chat with Alex Morgan.txt"
     chat.write_bytes(b"12/03/2023, 14:05 - Alex Morgan: caf\xe9\n12/03/2023, 14:06 - Robin: ok\n")
-    (_, rows, _, ctx), = ingest(chat, tmp_path)
+    ((_, rows, _, ctx),) = ingest(chat, tmp_path)
     assert [r["body_text"] for r in rows] == ["caf\ufffd", "ok"]
     assert any("invalid UTF-8" in n for n in ctx.notes)
 
@@ -392,19 +461,22 @@ def test_invalid_utf8_is_replaced_and_noted(tmp_path):
 def test_direction_ignores_case_bidi_marks_and_emoji_in_my_name(tmp_path):
     chat = tmp_path / "WhatsApp Chat with Alex Morgan.txt"
     chat.write_text("12/03/2023, 14:05 - \u200eROBIN vale 🌿: hi\n12/03/2023, 14:06 - Alex Morgan: hey\n")
-    (_, rows, _, _), = ingest(chat, tmp_path)
+    ((_, rows, _, _),) = ingest(chat, tmp_path)
     assert [r["direction"] for r in rows] == ["outbound", "inbound"]
 
 
-@pytest.mark.parametrize("file_name, container, title", [
-    ("WhatsApp Chat with Alex Morgan.txt", None, "Alex Morgan"),
-    ("WhatsApp Chat - Alex Morgan.zip", None, "Alex Morgan"),
-    ("WhatsApp Chat with Alex Morgan (1).txt", None, "Alex Morgan"),
-    ("WhatsApp-Chat mit Lukas Becker.txt", None, "Lukas Becker"),
-    ("_chat.txt", Path("WhatsApp Chat - Priya Shah.zip"), "Priya Shah"),
-    ("_chat.txt", Path("exports/WhatsApp Chat - Priya Shah"), "Priya Shah"),
-    ("family.txt", None, "family"),
-])
+@pytest.mark.parametrize(
+    "file_name, container, title",
+    [
+        ("WhatsApp Chat with Alex Morgan.txt", None, "Alex Morgan"),
+        ("WhatsApp Chat - Alex Morgan.zip", None, "Alex Morgan"),
+        ("WhatsApp Chat with Alex Morgan (1).txt", None, "Alex Morgan"),
+        ("WhatsApp-Chat mit Lukas Becker.txt", None, "Lukas Becker"),
+        ("_chat.txt", Path("WhatsApp Chat - Priya Shah.zip"), "Priya Shah"),
+        ("_chat.txt", Path("exports/WhatsApp Chat - Priya Shah"), "Priya Shah"),
+        ("family.txt", None, "family"),
+    ],
+)
 def test_chat_title_comes_from_the_file_name(file_name, container, title):
     assert chat_title(file_name, container) == title
 
@@ -422,6 +494,6 @@ def test_sample_generator_chats_all_land(tmp_path):
     assert any(r["is_edited"] for r in rows) and any(r["direction"] == "outbound" for r in rows)
     assert not any("<This message was edited>" in (r["body_text"] or "") for r in rows)
     assert not any("Diese Nachricht wurde bearbeitet" in (r["body_text"] or "") for r in rows)
-    with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=0, BLOCK_BYTES=4096):   # zip and txt, surveyed
+    with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=0, BLOCK_BYTES=4096):  # zip and txt, surveyed
         in_blocks = ingest(tmp_path / "samples" / "whatsapp", tmp_path / "blocks", me=Me(names=samples.ME_NAMES))
     assert [chat_rows for _, chat_rows, _, _ in in_blocks] == [chat_rows for _, chat_rows, _, _ in landed]

@@ -1,24 +1,24 @@
 """Properties of the WhatsApp ingester: no input crashes it, and every line of a chat ends up in
 exactly one landed message or one reject, whatever the block size."""
+
 import re
 import tempfile
 from pathlib import Path
 from unittest.mock import patch
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import given
 from hypothesis import strategies as st
 
-import numpy as np
-import pyarrow as pa
-
-from tests.support.fuzzing import examples
 from ingest import landing
-from ingest.sources.whatsapp import ingester as whatsapp
-from ingest.sources.base import ExportError, ParseContext
 from ingest.core.identity import Me
-from ingest.sources.whatsapp.ingester import INGESTER
+from ingest.sources.base import ExportError, ParseContext
+from ingest.sources.whatsapp import ingester as whatsapp
 from ingest.sources.whatsapp.content import classify
+from ingest.sources.whatsapp.ingester import INGESTER
+from tests.support.fuzzing import examples
 
 NAME = "WhatsApp Chat with Alex Morgan.txt"
 SETTINGS = examples(60)
@@ -29,9 +29,18 @@ days, months, hours = st.integers(1, 35), st.integers(1, 14), st.integers(0, 26)
 years = st.sampled_from(["2023", "23", "1970", "1969", "9999", "0000"])
 senders = st.sampled_from(["Alex Morgan", "Robin Vale", "~\u00a0Jamie", "+44 7700 900123", "\u200eSam"])
 line_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), max_size=40)
-markers = st.sampled_from(["<Media omitted>", "This message was deleted", "x <This message was edited>",
-                           "\u200eimage omitted", "location: https://maps.google.com/?q=1,2", "POLL:",
-                           "12/03/2023, 14:05 Alex: not a header here", "[12/03/2023, 14:05:00] iOS-looking"])
+markers = st.sampled_from(
+    [
+        "<Media omitted>",
+        "This message was deleted",
+        "x <This message was edited>",
+        "\u200eimage omitted",
+        "location: https://maps.google.com/?q=1,2",
+        "POLL:",
+        "12/03/2023, 14:05 Alex: not a header here",
+        "[12/03/2023, 14:05:00] iOS-looking",
+    ]
+)
 
 
 @st.composite
@@ -94,7 +103,7 @@ def test_every_line_lands_in_exactly_one_record(lines, block, max_message, crlf)
     text = ("\r\n" if crlf else "\n").join(lines) + "\n"
     with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=block, BLOCK_BYTES=block, MAX_MESSAGE_BYTES=max_message):
         landed = land_text(text.encode())
-    if landed is None:   # no header among the lines: the file is refused as a whole
+    if landed is None:  # no header among the lines: the file is refused as a whole
         assert not any(re.match(r"\d\d/\d\d/\d+, \d\d:\d\d - ", line) for line in lines)
         return
     rows, rejects = landed
@@ -104,13 +113,33 @@ def test_every_line_lands_in_exactly_one_record(lines, block, max_message, crlf)
 
 
 # Pieces of marker strings, to be glued to each other and to random text.
-fragments = st.sampled_from([
-    "<Media omitted>", "<Medien ausgeschlossen>", "image omitted", "Kontaktkarte ausgelassen", "\u200e", "\u200f",
-    "This message was deleted", "Du hast diese Nachricht gelöscht", "deleted", " <This message was edited>",
-    "<Diese Nachricht wurde bearbeitet.>", "location: https://maps.google.com/?q=1,2", "POLL:", "\n", " ", "\u00a0",
-    "IMG-20230313-WA0004.jpg (file attached)", "<attached: 00000003-PHOTO-x.jpg>", "Missed voice call", "view once",
-    "Trip.pdf • 3 pages document omitted", "LOCATION: http://x", "\t",
-])
+fragments = st.sampled_from(
+    [
+        "<Media omitted>",
+        "<Medien ausgeschlossen>",
+        "image omitted",
+        "Kontaktkarte ausgelassen",
+        "\u200e",
+        "\u200f",
+        "This message was deleted",
+        "Du hast diese Nachricht gelöscht",
+        "deleted",
+        " <This message was edited>",
+        "<Diese Nachricht wurde bearbeitet.>",
+        "location: https://maps.google.com/?q=1,2",
+        "POLL:",
+        "\n",
+        " ",
+        "\u00a0",
+        "IMG-20230313-WA0004.jpg (file attached)",
+        "<attached: 00000003-PHOTO-x.jpg>",
+        "Missed voice call",
+        "view once",
+        "Trip.pdf • 3 pages document omitted",
+        "LOCATION: http://x",
+        "\t",
+    ]
+)
 message_texts = st.lists(fragments | st.text(max_size=8), max_size=5).map("".join)
 
 

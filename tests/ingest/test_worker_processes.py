@@ -1,4 +1,5 @@
 """Worker processes: forked only beside the landing's hash thread, and gone when the ingest is killed."""
+
 from __future__ import annotations
 
 import signal

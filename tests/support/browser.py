@@ -1,6 +1,7 @@
 """Headless Debian chromium driven over the DevTools protocol, for the browser tests.
 
 Launched with a fresh profile and every background service off; nothing is downloaded."""
+
 import contextlib
 import json
 import subprocess
@@ -8,13 +9,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 from tests.support.tools import needs_tool
 
 CHROMIUM = Path("/usr/bin/chromium")
 # skips without it; fails in CI (tests/support/tools.py). CHROMIUM is looked up as each test starts.
-needs_chromium = needs_tool("chromium", lambda: CHROMIUM.exists(), "the browser tests need Debian's chromium at "
-                            "/usr/bin/chromium (apt-get install chromium, as root; `make test` tries)")
+needs_chromium = needs_tool(
+    "chromium",
+    lambda: CHROMIUM.exists(),
+    "the browser tests need Debian's chromium at "
+    "/usr/bin/chromium (apt-get install chromium, as root; `make test` tries)",
+)
 
 
 class Tab:
@@ -38,8 +42,11 @@ class Tab:
 
     def responses(self, url_part: str) -> list[dict]:
         """Network.responseReceived responses (url, status, headers) whose URL contains url_part."""
-        return [e["params"]["response"] for e in self.events
-                if e["method"] == "Network.responseReceived" and url_part in e["params"]["response"]["url"]]
+        return [
+            e["params"]["response"]
+            for e in self.events
+            if e["method"] == "Network.responseReceived" and url_part in e["params"]["response"]["url"]
+        ]
 
     def eval(self, expression: str):
         result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
@@ -59,9 +66,19 @@ def chromium(url: str, profile: Path, extra_flags: tuple[str, ...] = ()):
     """Headless Chromium with a fresh profile showing `url`; yields its tab."""
     from websockets.sync.client import connect
 
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", *extra_flags]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--remote-debugging-address=127.0.0.1",
+        "--remote-debugging-port=0",
+        *extra_flags,
+    ]
     browser = subprocess.Popen([str(CHROMIUM), *flags, url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = profile / "DevToolsActivePort"  # Chromium writes the port it picked here

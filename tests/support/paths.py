@@ -1,4 +1,5 @@
 """Where the tests find the repository and their fixtures."""
+
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]

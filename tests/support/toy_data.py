@@ -4,6 +4,7 @@ For the tests, the training benchmark and trying `ai-me train` before any export
 The user ("Robin") has a distinctive voice (lowercase, "haha", "!!", no final period) and the
 partners write plainly, so a model trained on Robin's turns has a style signal to pick up.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,25 +20,41 @@ ME = "Robin"
 SPLITS = ("train", "val", "test")
 
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-SCHEMA = pa.schema([
-    ("example_id", pa.string()),
-    ("platform", pa.string()),
-    ("conversation_id", pa.string()),
-    ("session_id", pa.string()),
-    ("split", pa.string()),
-    ("messages", MESSAGE_TYPE),
-])
+SCHEMA = pa.schema(
+    [
+        ("example_id", pa.string()),
+        ("platform", pa.string()),
+        ("conversation_id", pa.string()),
+        ("session_id", pa.string()),
+        ("split", pa.string()),
+        ("messages", MESSAGE_TYPE),
+    ]
+)
 
 _PARTNER_LINES = (
-    "Are you coming to the {place} {when}?", "Did you see the {thing} I sent?", "How was {place}?",
-    "Can you bring {food} {when}?", "I am running late, sorry.", "What time works for you {when}?",
-    "Have you talked to {person} yet?", "Shall we book {place} for {when}?", "Thanks for the {thing}!",
+    "Are you coming to the {place} {when}?",
+    "Did you see the {thing} I sent?",
+    "How was {place}?",
+    "Can you bring {food} {when}?",
+    "I am running late, sorry.",
+    "What time works for you {when}?",
+    "Have you talked to {person} yet?",
+    "Shall we book {place} for {when}?",
+    "Thanks for the {thing}!",
 )
 _MY_LINES = (
-    "haha yes!! see you at {place} {when}", "omg the {thing} is so good haha", "ngl {place} was a lot",
-    "yess bringing {food} {when}!!", "no worries take ur time haha", "{when} works for me tbh",
-    "not yet... will text {person} {when}", "ooh yes lets do {place} {when}!!", "anytime!! loved the {thing}",
-    "wait what haha", "lol same", "on my way!!",
+    "haha yes!! see you at {place} {when}",
+    "omg the {thing} is so good haha",
+    "ngl {place} was a lot",
+    "yess bringing {food} {when}!!",
+    "no worries take ur time haha",
+    "{when} works for me tbh",
+    "not yet... will text {person} {when}",
+    "ooh yes lets do {place} {when}!!",
+    "anytime!! loved the {thing}",
+    "wait what haha",
+    "lol same",
+    "on my way!!",
 )
 _SLOTS = {
     "place": ("pub", "gym", "market", "station", "ramen place", "park", "cinema", "beach"),
@@ -66,8 +83,14 @@ def toy_example(rng: Random, index: int, split: str) -> dict:
         messages.append({"role": "assistant" if mine else "user", "content": _fill(rng.choice(lines), rng)})
     messages.append({"role": "assistant", "content": _fill(rng.choice(_MY_LINES), rng)})
     conversation = f"{platform}:{partner}"
-    return {"example_id": f"{split}-{index:06d}", "platform": platform, "conversation_id": conversation,
-            "session_id": f"{conversation}:{index // 7}", "split": split, "messages": messages}
+    return {
+        "example_id": f"{split}-{index:06d}",
+        "platform": platform,
+        "conversation_id": conversation,
+        "session_id": f"{conversation}:{index // 7}",
+        "split": split,
+        "messages": messages,
+    }
 
 
 def write_toy_datasets(warehouse: Path, n_train: int, n_val: int = 0, n_test: int = 0, seed: int = 7) -> Path:

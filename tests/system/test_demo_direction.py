@@ -5,6 +5,7 @@ not a number.
 The pseudonym key is fixed so partner pseudonyms, hence the system prompts, the tokenizer and the
 training text, are the same on every run (a new warehouse otherwise draws a random key).
 """
+
 import json
 import os
 
@@ -32,7 +33,7 @@ def evaluation(tmp_path_factory):
         for platform in ("whatsapp", "instagram", "messenger", "gmail"):
             assert ai_me(["ingest", platform]) == 0
         assert ai_me(["transform"]) == 0
-        assert ai_me(["train"]) == 0       # the config's preset, tiny-cpu
+        assert ai_me(["train"]) == 0  # the config's preset, tiny-cpu
         assert ai_me(["evaluate"]) == 0
     return json.loads((warehouse / "models" / "tiny-cpu" / "eval" / "metrics.json").read_text())
 

@@ -4,6 +4,7 @@ install chromium.
 
 The real offline proof and browser tests are run in a pytest subprocess with the tool taken away:
 `unshare` by a PATH without it, chromium by pointing tests/support/browser.py's CHROMIUM at nothing."""
+
 import os
 import subprocess
 import sys
@@ -20,13 +21,30 @@ def _pytest(args: list[str], tmp_path: Path, ci: str | None, **env_extra) -> sub
     if ci is not None:
         env["CI"] = ci
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), str(tmp_path), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("value, expected", [(None, False), ("", False), ("0", False), ("false", False),
-                                             ("False", False), ("no", False), ("true", True), ("1", True),
-                                             ("yes", True)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, False),
+        ("", False),
+        ("0", False),
+        ("false", False),
+        ("False", False),
+        ("no", False),
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+    ],
+)
 def test_ci_is_read_from_the_environment(monkeypatch, value, expected):
     monkeypatch.delenv("CI", raising=False)
     if value is not None:
@@ -45,7 +63,7 @@ def test_require_tool_skips_outside_ci_and_fails_in_ci_naming_the_tool(monkeypat
         require_tool("sometool", False, "apt-get install sometool")
 
 
-GENERATED = '''
+GENERATED = """
 import pytest
 from tests.support.tools import needs_tool, require_tool
 
@@ -68,7 +86,7 @@ def needs_it():
 
 def test_fixture(needs_it):
     pass
-'''
+"""
 
 
 def test_marks_and_fixtures_skip_outside_ci_and_fail_in_ci(tmp_path):
@@ -89,7 +107,8 @@ def test_a_present_tool_runs_the_test_in_ci(tmp_path):
     (tmp_path / "test_present.py").write_text(
         "from tests.support.tools import needs_tool\n\n"
         "@needs_tool('presenttool', lambda: True, 'never shown')\n"
-        "def test_runs():\n    pass\n")
+        "def test_runs():\n    pass\n"
+    )
     result = _pytest([str(tmp_path / "test_present.py"), "--rootdir", str(tmp_path)], tmp_path, ci="true")
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
 
@@ -114,8 +133,13 @@ def test_the_browser_tests_fail_in_ci_without_chromium(tmp_path):
     """The chat-page escaping test and the Dagster UI tests, with CHROMIUM pointed at nothing (a plugin loaded
     before collection): in CI each one is an error naming chromium."""
     (tmp_path / "no_chromium.py").write_text(
-        "from pathlib import Path\nfrom tests.support import browser\nbrowser.CHROMIUM = Path('/nonexistent/chromium')\n")
-    selected = ["tests/training/test_serve.py::test_chat_page_sends_a_message_and_shows_the_reply", "tests/dagster/test_dagster_ui.py"]
+        "from pathlib import Path\nfrom tests.support import browser\n"
+        "browser.CHROMIUM = Path('/nonexistent/chromium')\n"
+    )
+    selected = [
+        "tests/training/test_serve.py::test_chat_page_sends_a_message_and_shows_the_reply",
+        "tests/dagster/test_dagster_ui.py",
+    ]
     result = _pytest(["-p", "no_chromium", *selected], tmp_path, ci="true")
     out = result.stdout + result.stderr
     assert result.returncode == 1 and "skipped" not in out and "passed" not in out, out

@@ -9,6 +9,7 @@ conftest export, so the project's own defaults are what is proven. Limits: the h
 socket module only (not C/C++ code such as DuckDB's own HTTP client, which the namespace still
 blocks), and only processes that start Python with site enabled.
 """
+
 import functools
 import json
 import os
@@ -19,21 +20,40 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tools import needs_tool, require_tool
 from tests.support.paths import REPO, TESTS
+from tests.support.tools import needs_tool, require_tool
 
 pytestmark = pytest.mark.slow
 
 AUDIT_DIR = TESTS / "support" / "netaudit"
 BIN = Path(sys.executable).parent
 # Settings that would switch telemetry or hub access off from outside: the demo runs without them.
-OUTSIDE_SETTINGS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY",
-                    "DISABLE_TELEMETRY", "DO_NOT_TRACK", "HF_UPDATE_DOWNLOAD_COUNTS", "DBT_SEND_ANONYMOUS_USAGE_STATS",
-                    "HF_HUB_DISABLE_UPDATE_CHECK", "CI")
+OUTSIDE_SETTINGS = (
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "HF_HUB_DISABLE_TELEMETRY",
+    "DISABLE_TELEMETRY",
+    "DO_NOT_TRACK",
+    "HF_UPDATE_DOWNLOAD_COUNTS",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS",
+    "HF_HUB_DISABLE_UPDATE_CHECK",
+    "CI",
+)
 RUN_CONFIG = {
-    "ops": {"lora_adapter": {"config": {"overrides": ["tiny.pretrain_steps=4", "train.max_steps=3",
-                                                      "train.eval_steps=3", "train.logging_steps=1"]}},
-            "style_evaluation": {"config": {"max_examples": 8, "max_new_tokens": 8}}},
+    "ops": {
+        "lora_adapter": {
+            "config": {
+                "overrides": [
+                    "tiny.pretrain_steps=4",
+                    "train.max_steps=3",
+                    "train.eval_steps=3",
+                    "train.logging_steps=1",
+                ]
+            }
+        },
+        "style_evaluation": {"config": {"max_examples": 8, "max_new_tokens": 8}},
+    },
     # one process for the asset steps keeps the test short on 2 cores; dbt still runs as its own process
     "execution": {"config": {"in_process": {}}},
 }
@@ -42,10 +62,12 @@ IN_NETNS = ["unshare", "-rn", "sh", "-c", 'ip link set lo up 2>/dev/null; exec "
 
 
 NETNS = "`unshare -rn`"
-NETNS_HOW = ("the offline proof needs an unprivileged user + network namespace: `unshare` from util-linux, "
-             "and namespaces allowed (Docker's default seccomp profile blocks them: run the container with "
-             "--security-opt seccomp=unconfined or --privileged; Ubuntu 24.04's AppArmor blocks them: "
-             "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0)")
+NETNS_HOW = (
+    "the offline proof needs an unprivileged user + network namespace: `unshare` from util-linux, "
+    "and namespaces allowed (Docker's default seccomp profile blocks them: run the container with "
+    "--security-opt seccomp=unconfined or --privileged; Ubuntu 24.04's AppArmor blocks them: "
+    "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0)"
+)
 
 
 @functools.cache
@@ -76,18 +98,39 @@ def demo(tmp_path_factory):
     audit = root / "audit.jsonl"
     (root / "dagster").mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", root / "dagster" / "dagster.yaml")
-    env = _env(audit, AI_ME_CONFIG=str(root / "samples" / "ai_me.toml"), AI_ME_WAREHOUSE=str(root / "wh"),
-               DAGSTER_HOME=str(root / "dagster"))
+    env = _env(
+        audit,
+        AI_ME_CONFIG=str(root / "samples" / "ai_me.toml"),
+        AI_ME_WAREHOUSE=str(root / "wh"),
+        DAGSTER_HOME=str(root / "dagster"),
+    )
     interfaces = subprocess.run(
         [*IN_NETNS, sys.executable, "-c", "import socket; print(sorted(n for _, n in socket.if_nameindex()))"],
-        env=env, capture_output=True, text=True, check=True).stdout.strip()
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     steps = [
         [str(BIN / "ai-me"), "sample-data", str(root / "samples"), "--messages", "600", "--preset", "tiny-cpu"],
-        [str(BIN / "dagster"), "asset", "materialize", "-m", "dagster_defs.definitions", "--select", "*",
-         "--config-json", json.dumps(RUN_CONFIG)],
+        [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "dagster_defs.definitions",
+            "--select",
+            "*",
+            "--config-json",
+            json.dumps(RUN_CONFIG),
+        ],
     ]
-    results = [subprocess.run([*IN_NETNS, *cmd], env=env, cwd=REPO, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=600) for cmd in steps]
+    results = [
+        subprocess.run(
+            [*IN_NETNS, *cmd], env=env, cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600
+        )
+        for cmd in steps
+    ]
     yield root, interfaces, results, _entries(audit)
 
 
@@ -125,17 +168,19 @@ def test_no_process_of_the_demo_tried_to_reach_the_network(demo):
 def test_the_audit_catches_outbound_attempts_and_lets_loopback_pass(tmp_path):
     """So an empty log means something: the hook logs a connect and a lookup, and not loopback."""
     audit = tmp_path / "audit.jsonl"
-    code = ("import socket\n"
-            "for target in [('192.0.2.1', 9), ('example.com', 80), ('127.0.0.1', 9)]:\n"
-            "    try:\n"
-            "        socket.create_connection(target, timeout=0.5).close()\n"
-            "    except OSError:\n"
-            "        pass\n"
-            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-            "try:\n"
-            "    s.sendto(b'x', ('198.51.100.7', 53))\n"
-            "except OSError:\n"
-            "    pass\n")
+    code = (
+        "import socket\n"
+        "for target in [('192.0.2.1', 9), ('example.com', 80), ('127.0.0.1', 9)]:\n"
+        "    try:\n"
+        "        socket.create_connection(target, timeout=0.5).close()\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "try:\n"
+        "    s.sendto(b'x', ('198.51.100.7', 53))\n"
+        "except OSError:\n"
+        "    pass\n"
+    )
     subprocess.run([*IN_NETNS, sys.executable, "-c", code], env=_env(audit), check=True, timeout=60)
     seen = {(e["event"], e["target"]) for e in _entries(audit) if e["event"] != "start"}
     assert ("socket.connect", "('192.0.2.1', 9)") in seen

@@ -7,6 +7,7 @@ the test's environment. The same warehouse then shows the pseudonym key's proper
 CSPRNG-sized, owner-only, never printed, one key per warehouse (same name, other warehouse: other
 pseudonym), stable across runs, changed by `ai-me purge --rotate-key`.
 """
+
 import os
 import shutil
 import stat
@@ -17,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.transform.pseudonyms import KEY_BYTES, key_path, keyed_hash
 from ingest.samples import generate
+from ingest.transform.pseudonyms import KEY_BYTES, key_path, keyed_hash
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +31,20 @@ PEOPLE_MODELS = "+int_people,resource_type:model"  # rebuild the pseudonyms only
 def ai_me(*args: str, warehouse: Path, config: Path) -> subprocess.CompletedProcess:
     """`ai-me ARGS` under umask 022 (group and others could read what is not made private)."""
     # cautious: with a partial --select, a data test runs only when all the models it reads were built
-    env = {**os.environ, "AI_ME_WAREHOUSE": str(warehouse), "AI_ME_CONFIG": str(config),
-           "DBT_INDIRECT_SELECTION": "cautious"}
-    proc = subprocess.run(["sh", "-c", 'umask 022; exec "$0" "$@"', AI_ME, *args], env=env, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=600)
+    env = {
+        **os.environ,
+        "AI_ME_WAREHOUSE": str(warehouse),
+        "AI_ME_CONFIG": str(config),
+        "DBT_INDIRECT_SELECTION": "cautious",
+    }
+    proc = subprocess.run(
+        ["sh", "-c", 'umask 022; exec "$0" "$@"', AI_ME, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
     assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-2000:])
     return proc
 
@@ -48,15 +59,26 @@ def people(warehouse: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("perm")
-    config = generate(root / "samples", messages=300, seed=5, platforms=list(PLATFORMS),
-                      preset="tiny-cpu").config_path
+    config = generate(root / "samples", messages=300, seed=5, platforms=list(PLATFORMS), preset="tiny-cpu").config_path
     wh = root / "wh"  # created by the pipeline itself
     outputs = [ai_me("ingest", platform, warehouse=wh, config=config).stdout for platform in PLATFORMS]
     outputs.append(ai_me("transform", warehouse=wh, config=config).stdout)
-    outputs.append(ai_me("train", "--set", "tiny.pretrain_steps=2", "--set", "train.max_steps=2",
-                         "--set", "train.eval_steps=2", warehouse=wh, config=config).stdout)
-    outputs.append(ai_me("evaluate", "--max-examples", "4", "--max-new-tokens", "4",
-                         warehouse=wh, config=config).stdout)
+    outputs.append(
+        ai_me(
+            "train",
+            "--set",
+            "tiny.pretrain_steps=2",
+            "--set",
+            "train.max_steps=2",
+            "--set",
+            "train.eval_steps=2",
+            warehouse=wh,
+            config=config,
+        ).stdout
+    )
+    outputs.append(
+        ai_me("evaluate", "--max-examples", "4", "--max-new-tokens", "4", warehouse=wh, config=config).stdout
+    )
     return wh, config, people(wh), "".join(outputs)
 
 
@@ -86,8 +108,11 @@ def test_the_key_is_random_owner_only_and_never_printed(built):
     assert stat.S_IMODE(key_path(wh).stat().st_mode) == 0o600
     assert stat.S_IMODE(key_path(wh).parent.stat().st_mode) == 0o700
     assert key.hex() not in output
-    logs = "".join(p.read_text(errors="replace") for p in (wh / "dbt").rglob("*")
-                   if p.is_file() and p.suffix in (".log", ".json", ".sql"))
+    logs = "".join(
+        p.read_text(errors="replace")
+        for p in (wh / "dbt").rglob("*")
+        if p.is_file() and p.suffix in (".log", ".json", ".sql")
+    )
     assert key.hex() not in logs and key.hex().upper() not in logs
 
 
@@ -145,5 +170,6 @@ def test_zz_after_purge_all_keep_adapter_the_kept_run_still_generates(built):
     assert not any(f.startswith(("raw/", "datasets/", "dbt/", ".cache/")) for f in left)
     assert "models/tiny-cpu/adapter_model.safetensors" in left and "models/tiny-cpu/eval/report.html" not in left
     assert not any("checkpoint" in f for f in left)
-    assert ai_me("generate", "--run", "tiny-cpu", "--max-new-tokens", "4", "pub tonight?",
-                 warehouse=wh, config=config).stdout.strip()
+    assert ai_me(
+        "generate", "--run", "tiny-cpu", "--max-new-tokens", "4", "pub tonight?", warehouse=wh, config=config
+    ).stdout.strip()

@@ -5,6 +5,7 @@ of the adapter that must not retrain because nothing changed, then an adapter tr
 run, which style_evaluation must evaluate. Last, `ai-me transform`'s build on the same warehouse
 must give the datasets the Dagster run gave.
 """
+
 import json
 
 import pyarrow.parquet as pq
@@ -26,21 +27,34 @@ def pipeline(tmp_path_factory):
         mp.setenv("AI_ME_WAREHOUSE", str(root / "wh"))
         mp.setenv("DAGSTER_HOME", str(root / "dagster"))
         (root / "dagster").mkdir()
-        from dagster_defs.definitions import defs
-        from dagster_defs.definitions import pipeline_resources
+        from dagster_defs.definitions import defs, pipeline_resources
 
         resources = pipeline_resources()
         assets = list(defs.assets)
-        config = RunConfig(ops={"lora_adapter": {"config": {"overrides": FAST}},
-                                "style_evaluation": {"config": {"max_examples": 12, "max_new_tokens": 8}}})
+        config = RunConfig(
+            ops={
+                "lora_adapter": {"config": {"overrides": FAST}},
+                "style_evaluation": {"config": {"max_examples": 12, "max_new_tokens": 8}},
+            }
+        )
         first = materialize(assets, resources=resources, run_config=config)
-        again = materialize(assets, resources=resources,
-                            run_config=RunConfig(ops={"lora_adapter": {"config": {"overrides": FAST}}}),
-                            selection=AssetSelection.assets(AssetKey("lora_adapter")))
-        other = materialize(assets, resources=resources, selection=AssetSelection.assets(
-            AssetKey("lora_adapter"), AssetKey("style_evaluation")), run_config=RunConfig(ops={
-                "lora_adapter": {"config": {"overrides": [*FAST, "run=other-run"]}},
-                "style_evaluation": {"config": {"max_examples": 4, "max_new_tokens": 4}}}))
+        again = materialize(
+            assets,
+            resources=resources,
+            run_config=RunConfig(ops={"lora_adapter": {"config": {"overrides": FAST}}}),
+            selection=AssetSelection.assets(AssetKey("lora_adapter")),
+        )
+        other = materialize(
+            assets,
+            resources=resources,
+            selection=AssetSelection.assets(AssetKey("lora_adapter"), AssetKey("style_evaluation")),
+            run_config=RunConfig(
+                ops={
+                    "lora_adapter": {"config": {"overrides": [*FAST, "run=other-run"]}},
+                    "style_evaluation": {"config": {"max_examples": 4, "max_new_tokens": 4}},
+                }
+            ),
+        )
         yield root / "wh", first, again, other, summary.config_path
 
 
@@ -72,27 +86,35 @@ def test_adapter_is_not_retrained_when_inputs_are_unchanged(pipeline):
 
 def test_metadata_shows_counts_curves_and_metrics_never_text(pipeline):
     wh, first, *_ = pipeline
-    meta = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
-            for e in first.get_asset_materialization_events()}
+    meta = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in first.get_asset_materialization_events()
+    }
     for platform in ("whatsapp", "instagram", "messenger", "gmail"):
         assert meta[f"raw/{platform}"]["landed"].value > 0 and "rejected" in meta[f"raw/{platform}"]
     counts = json.loads((wh / "datasets" / "counts.json").read_text())
     examples = meta["training_examples"]
-    assert {s: examples[f"{s}_examples"].value for s in ("train", "val", "test")} == \
-        {s: counts[s] for s in ("train", "val", "test")}
+    assert {s: examples[f"{s}_examples"].value for s in ("train", "val", "test")} == {
+        s: counts[s] for s in ("train", "val", "test")
+    }
     assert examples["dagster/row_count"].value == sum(counts[s] for s in ("train", "val", "test"))
     curve = meta["lora_adapter"]["loss_curve"]
     assert curve.value.startswith("![train and eval loss by step](data:image/png;base64,iVBORw0KGgo")  # PNG magic
     table = meta["style_evaluation"]["metrics"].value
     assert "| tuned |" in table and "| base |" in table
-    assert meta["style_evaluation"]["delta_plot"].value.startswith("![Burrows' Delta to your real replies, base and "
-                                                                   "tuned](data:image/png;base64,iVBORw0KGgo")
+    assert meta["style_evaluation"]["delta_plot"].value.startswith(
+        "![Burrows' Delta to your real replies, base and tuned](data:image/png;base64,iVBORw0KGgo"
+    )
 
     # No message text anywhere: no reply or context turn of any split shows up in any metadata.
     shown = repr(meta)
-    texts = {m["content"] for split in ("train", "val", "test")
-             for row in pq.read_table(wh / "datasets" / f"{split}.parquet").column("messages").to_pylist()
-             for m in row if m["role"] != "system" and len(m["content"]) >= 12}
+    texts = {
+        m["content"]
+        for split in ("train", "val", "test")
+        for row in pq.read_table(wh / "datasets" / f"{split}.parquet").column("messages").to_pylist()
+        for m in row
+        if m["role"] != "system" and len(m["content"]) >= 12
+    }
     assert texts and not [t for t in texts if t in shown]
 
 

@@ -8,6 +8,7 @@ text (evaluation report, blind test) escape it. The chat page is covered by test
 The layer is the ingest: body_text in the raw Parquet is what dbt, the datasets and the model read.
 body_raw stays the text as exported (the audit copy, which message ids hash).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,18 +21,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.core.config import Config
-from ingest.sources.gmail.html_text import html_to_text
 from ingest.runner import ingest_platform
+from ingest.sources.gmail.html_text import html_to_text
 from ingest.sources.text import neutralise
 from training.evaluation import blind
 from training.evaluation import report as eval_report
 from training.evaluation.evaluate import Scored
 
 SPOOFING = "\u202e\u202d\u202a\u202b\u202c\u2066\u2067\u2068\u2069\u200e\u200f\u200b\u061c\u2060\ufeff"
-FAMILY = "\U0001F468\u200d\U0001F469\u200d\U0001F467"        # man ZWJ woman ZWJ girl: one emoji
-FLAG = "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"   # Scotland: tag characters
-XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", "<svg onload=alert(3)>",
-       "\"'><iframe src=javascript:alert(4)>", "</p><a href='javascript:alert(5)' onclick='alert(6)'>x</a>"]
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # man ZWJ woman ZWJ girl: one emoji
+FLAG = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"  # Scotland: tag characters
+XSS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    "<svg onload=alert(3)>",
+    "\"'><iframe src=javascript:alert(4)>",
+    "</p><a href='javascript:alert(5)' onclick='alert(6)'>x</a>",
+]
 
 
 def landed(platform: str, paths: list[Path], tmp_path: Path) -> list[dict]:
@@ -56,16 +62,32 @@ HTML_MAIL = """<html><head><style>body{background:url(https://tracker.example/cs
 &lt;script&gt; is how you write a script tag
 <script>unclosed('to the end')
 """
-ACTIVE = ("tracker.example", "alert", "steal", "onerror", "onclick", "onload", "onmouseover", "javascript:",
-          "document.", "STYLE-TITLE", "PREHEADER-HIDDEN", "color:red", "unclosed", "FORM-VALUE")
+ACTIVE = (
+    "tracker.example",
+    "alert",
+    "steal",
+    "onerror",
+    "onclick",
+    "onload",
+    "onmouseover",
+    "javascript:",
+    "document.",
+    "STYLE-TITLE",
+    "PREHEADER-HIDDEN",
+    "color:red",
+    "unclosed",
+    "FORM-VALUE",
+)
 
 
 def test_html_mail_lands_as_text_without_active_content(tmp_path):
     mbox = tmp_path / "Inbox.mbox"
-    mbox.write_text("From 1@xxx Mon Jan 02 10:11:12 +0000 2023\nMessage-ID: <h1@x>\n"
-                    "Date: Mon, 2 Jan 2023 10:11:12 +0000\nFrom: Sam <sam@example.com>\nSubject: dinner\n"
-                    "Content-Type: text/html; charset=utf-8\n\n" + HTML_MAIL + "\n")
-    row, = landed("gmail", [mbox], tmp_path)
+    mbox.write_text(
+        "From 1@xxx Mon Jan 02 10:11:12 +0000 2023\nMessage-ID: <h1@x>\n"
+        "Date: Mon, 2 Jan 2023 10:11:12 +0000\nFrom: Sam <sam@example.com>\nSubject: dinner\n"
+        "Content-Type: text/html; charset=utf-8\n\n" + HTML_MAIL + "\n"
+    )
+    (row,) = landed("gmail", [mbox], tmp_path)
     for column in ("body_raw", "body_text"):
         text = row[column]
         assert "Dinner at eight?" in text and "see you" in text
@@ -76,14 +98,39 @@ def test_html_mail_lands_as_text_without_active_content(tmp_path):
 
 # Fragments of mail HTML: markup that must vanish with what it carries (attributes, script and style
 # content all hold "PAYLOAD"), and visible words that must stay.
-markup = st.sampled_from([
-    "<script>PAYLOAD()</script>", "<script type='x'>if(a<b)PAYLOAD()</script>", "<style>.PAYLOAD{}</style>",
-    "<img src='PAYLOAD' onerror='PAYLOAD()'>", "<img src=PAYLOAD width=1 height=1/>", "<p onclick=\"PAYLOAD\">",
-    "</p>", "<div style='display:none'>PAYLOAD</div>", "<a href='javascript:PAYLOAD'>", "</a>", "<br>",
-    "<!-- PAYLOAD -->", "<![CDATA[PAYLOAD]]>", "<head><title>PAYLOAD</title></head>", "<td>", "</td>",
-    "<table><tr>", "<span hidden>PAYLOAD</span>", "<iframe src=PAYLOAD></iframe>", "<svg onload=PAYLOAD>",
-    "<", ">", "&amp;", "&lt;", "&gt;", "<b", "<style", "<!--", "<script>",
-])
+markup = st.sampled_from(
+    [
+        "<script>PAYLOAD()</script>",
+        "<script type='x'>if(a<b)PAYLOAD()</script>",
+        "<style>.PAYLOAD{}</style>",
+        "<img src='PAYLOAD' onerror='PAYLOAD()'>",
+        "<img src=PAYLOAD width=1 height=1/>",
+        '<p onclick="PAYLOAD">',
+        "</p>",
+        "<div style='display:none'>PAYLOAD</div>",
+        "<a href='javascript:PAYLOAD'>",
+        "</a>",
+        "<br>",
+        "<!-- PAYLOAD -->",
+        "<![CDATA[PAYLOAD]]>",
+        "<head><title>PAYLOAD</title></head>",
+        "<td>",
+        "</td>",
+        "<table><tr>",
+        "<span hidden>PAYLOAD</span>",
+        "<iframe src=PAYLOAD></iframe>",
+        "<svg onload=PAYLOAD>",
+        "<",
+        ">",
+        "&amp;",
+        "&lt;",
+        "&gt;",
+        "<b",
+        "<style",
+        "<!--",
+        "<script>",
+    ]
+)
 words = st.sampled_from(["hello", "dinner", "at", "eight", "ok", "👍", FAMILY])
 
 
@@ -98,8 +145,17 @@ def test_no_markup_payload_survives_html_to_text(pieces, cut_off):
 
 def test_html_to_text_runs_in_linear_time_on_hostile_markup():
     """Unclosed tags, comments and CDATA once made each "<" scan to the end: minutes for 100 KB."""
-    for unit in ("<style>", "<a x ", "<a", "<![CDATA[", "<head>", "<div hidden>", "<div style='display:none' ",
-                 "<p title='<'>", "<scr<b>ipt>"):
+    for unit in (
+        "<style>",
+        "<a x ",
+        "<a",
+        "<![CDATA[",
+        "<head>",
+        "<div hidden>",
+        "<div style='display:none' ",
+        "<p title='<'>",
+        "<scr<b>ipt>",
+    ):
         doc = unit * (200_000 // len(unit))
         start = time.perf_counter()
         html_to_text(doc)
@@ -107,6 +163,7 @@ def test_html_to_text_runs_in_linear_time_on_hostile_markup():
 
 
 # --- (b) invisible characters in message text ------------------------------------------------------
+
 
 def spoofed(i: int) -> str:
     return f"pay {SPOOFING[i % len(SPOOFING)]}txt.exe{SPOOFING} {i} \x00\x1b[31mred\x7f\x85 {FAMILY} {FLAG}"
@@ -118,12 +175,14 @@ def clean(i: int) -> str:
 
 def test_whatsapp_text_lands_without_bidi_and_control_characters(tmp_path):
     chat = tmp_path / "WhatsApp Chat with Sam.txt"
-    chat.write_text("".join(f"12/03/2023, 14:0{i} - Sam: {spoofed(i)}\n" for i in range(5))
-                    + "12/03/2023, 14:06 - Robin Vale: \u200e<Media omitted>\n")
+    chat.write_text(
+        "".join(f"12/03/2023, 14:0{i} - Sam: {spoofed(i)}\n" for i in range(5))
+        + "12/03/2023, 14:06 - Robin Vale: \u200e<Media omitted>\n"
+    )
     rows = landed("whatsapp", [chat], tmp_path)
     assert [r["body_text"] for r in rows[:5]] == [clean(i) for i in range(5)]
-    assert [r["body_raw"] for r in rows[:5]] == [spoofed(i) for i in range(5)]   # the audit copy, as exported
-    assert rows[5]["content_type"] != "text" and rows[5]["body_text"] is None   # a marker, not text
+    assert [r["body_raw"] for r in rows[:5]] == [spoofed(i) for i in range(5)]  # the audit copy, as exported
+    assert rows[5]["content_type"] != "text" and rows[5]["body_text"] is None  # a marker, not text
 
 
 def test_meta_text_lands_without_bidi_and_control_characters(tmp_path):
@@ -131,20 +190,29 @@ def test_meta_text_lands_without_bidi_and_control_characters(tmp_path):
     thread.mkdir(parents=True)
     messages = [{"sender_name": "Sam", "timestamp_ms": 1_700_000_000_000 + i, "content": spoofed(i)} for i in range(5)]
     # Meta writes UTF-8 bytes as latin-1 code points
-    (thread / "message_1.json").write_text(json.dumps(
-        json.loads(json.dumps({"participants": [{"name": "Sam"}], "messages": messages}),
-                   object_hook=lambda d: {k: v.encode().decode("latin-1") if isinstance(v, str) else v
-                                          for k, v in d.items()})))
+    (thread / "message_1.json").write_text(
+        json.dumps(
+            json.loads(
+                json.dumps({"participants": [{"name": "Sam"}], "messages": messages}),
+                object_hook=lambda d: {
+                    k: v.encode().decode("latin-1") if isinstance(v, str) else v for k, v in d.items()
+                },
+            )
+        )
+    )
     rows = landed("instagram", [tmp_path / "export"], tmp_path)
     assert sorted(r["body_text"] for r in rows) == sorted(clean(i) for i in range(5))
 
 
 def test_gmail_text_and_subject_land_without_bidi_characters(tmp_path):
     mbox = tmp_path / "Inbox.mbox"
-    mbox.write_text("From 1@xxx Mon Jan 02 10:11:12 +0000 2023\nMessage-ID: <b1@x>\n"
-                    f"Date: Mon, 2 Jan 2023 10:11:12 +0000\nFrom: sam@example.com\nSubject: in\u202evoice{FAMILY}\n"
-                    f"Content-Type: text/plain; charset=utf-8\n\n{spoofed(0)}\n", encoding="utf-8")
-    row, = landed("gmail", [mbox], tmp_path)
+    mbox.write_text(
+        "From 1@xxx Mon Jan 02 10:11:12 +0000 2023\nMessage-ID: <b1@x>\n"
+        f"Date: Mon, 2 Jan 2023 10:11:12 +0000\nFrom: sam@example.com\nSubject: in\u202evoice{FAMILY}\n"
+        f"Content-Type: text/plain; charset=utf-8\n\n{spoofed(0)}\n",
+        encoding="utf-8",
+    )
+    (row,) = landed("gmail", [mbox], tmp_path)
     assert row["body_text"] == clean(0) and row["subject"] == f"invoice{FAMILY}"
 
 
@@ -152,11 +220,12 @@ def test_gmail_text_and_subject_land_without_bidi_characters(tmp_path):
 def test_neutralise_removes_only_the_listed_characters(text):
     out = neutralise(text)
     assert not any(c in out for c in SPOOFING) and not any(ord(c) < 32 and c not in "\t\n\r" for c in out)
-    assert out == "".join(c for c in text if c in out)   # only removes, never changes or reorders
-    assert [c for c in text if c in "\u200c\u200d"] == [c for c in out if c in "\u200c\u200d"]   # joiners stay
+    assert out == "".join(c for c in text if c in out)  # only removes, never changes or reorders
+    assert [c for c in text if c in "\u200c\u200d"] == [c for c in out if c in "\u200c\u200d"]  # joiners stay
 
 
 # --- (c) pages that show message text --------------------------------------------------------------
+
 
 class _Elements(HTMLParser):
     def __init__(self):
@@ -183,26 +252,49 @@ def parse(page: str) -> _Elements:
 
 def _metrics(platform: str) -> dict:
     style = dict.fromkeys(eval_report._STYLE_ROWS, 0.5)
-    model = {"nll": 2.0, "nll_ci": [1.9, 2.1], "perplexity": 7.4, "perplexity_ci": [6.7, 8.2], "burrows_delta": 1.0,
-             "burrows_delta_ci": [0.9, 1.1], "auc_real_vs_generated": 0.6, "stylometry": style,
-             "per_platform": {platform: {"nll": 2.0, "perplexity": 7.4, "burrows_delta": 1.0}},
-             "roc": {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]}}
-    return {"run": XSS[0], "n_examples": len(XSS), "n_skipped_too_long": 0, "max_new_tokens": 16, "seed": 0,
-            "base": model, "tuned": model, "real": {"stylometry": style}, "warnings": [XSS[1]],
-            "per_platform": {platform: {"n_examples": len(XSS)}},
-            "style_signal": {"auc_me_vs_others": 0.7, "n_me": 3, "n_others": 3, "sufficient": True}}
+    model = {
+        "nll": 2.0,
+        "nll_ci": [1.9, 2.1],
+        "perplexity": 7.4,
+        "perplexity_ci": [6.7, 8.2],
+        "burrows_delta": 1.0,
+        "burrows_delta_ci": [0.9, 1.1],
+        "auc_real_vs_generated": 0.6,
+        "stylometry": style,
+        "per_platform": {platform: {"nll": 2.0, "perplexity": 7.4, "burrows_delta": 1.0}},
+        "roc": {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]},
+    }
+    return {
+        "run": XSS[0],
+        "n_examples": len(XSS),
+        "n_skipped_too_long": 0,
+        "max_new_tokens": 16,
+        "seed": 0,
+        "base": model,
+        "tuned": model,
+        "real": {"stylometry": style},
+        "warnings": [XSS[1]],
+        "per_platform": {platform: {"n_examples": len(XSS)}},
+        "style_signal": {"auc_me_vs_others": 0.7, "n_me": 3, "n_others": 3, "sufficient": True},
+    }
 
 
 def test_evaluation_report_shows_message_text_only_escaped(tmp_path):
     platform = XSS[2]
-    scored = [Scored(platform, [{"role": "system", "content": "sys"}, {"role": "user", "content": text + SPOOFING}],
-                     real=text, generated={"base": XSS[(i + 1) % len(XSS)], "tuned": XSS[(i + 2) % len(XSS)]})
-              for i, text in enumerate(XSS)]
+    scored = [
+        Scored(
+            platform,
+            [{"role": "system", "content": "sys"}, {"role": "user", "content": text + SPOOFING}],
+            real=text,
+            generated={"base": XSS[(i + 1) % len(XSS)], "tuned": XSS[(i + 2) % len(XSS)]},
+        )
+        for i, text in enumerate(XSS)
+    ]
     page = eval_report.render(_metrics(platform), scored, tmp_path)
     found = parse(page)
     assert found.handlers == [] and "script" not in found.tags and "iframe" not in found.tags
     assert "svg" not in found.tags and "a" not in found.tags
-    assert found.tags.count("img") == 4   # the report's own plots, data: URLs
+    assert found.tags.count("img") == 4  # the report's own plots, data: URLs
     assert all(src.startswith("data:image/png;base64,") for src in _img_sources(page))
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
@@ -220,12 +312,14 @@ def _img_sources(page: str) -> list[str]:
 
 
 def test_blind_page_shows_message_text_only_escaped(tmp_path):
-    pairs = [([{"role": "user", "content": text}], XSS[(i + 1) % len(XSS)], XSS[(i + 2) % len(XSS)])
-             for i, text in enumerate(XSS)]
+    pairs = [
+        ([{"role": "user", "content": text}], XSS[(i + 1) % len(XSS)], XSS[(i + 2) % len(XSS)])
+        for i, text in enumerate(XSS)
+    ]
     page_path, _ = blind.write_blind(tmp_path, pairs)
     found = parse(page_path.read_text(encoding="utf-8"))
     # only the page's own save() script and button
     assert found.handlers == [("button", "onclick", "save()")]
     assert len(found.scripts) == 1 and found.scripts[0] in blind._SCRIPT
     assert not {"img", "svg", "iframe", "a"} & set(found.tags)
-    assert found.tags.count("input") == 2 * len(XSS)   # the radio buttons, nothing from the texts
+    assert found.tags.count("input") == 2 * len(XSS)  # the radio buttons, nothing from the texts

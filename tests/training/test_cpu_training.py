@@ -1,5 +1,6 @@
 """What makes CPU training fast must not change what it computes: the labelled-positions LM head
 gives the model's own loss and gradients, and `model.dtype: auto` reads the CPU's flags."""
+
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -11,17 +12,24 @@ from training.lm_head import score_labelled_positions_only
 
 def tiny_llama():
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
     return LlamaForCausalLM(config)
 
 
 def batch():
     ids = torch.randint(0, 97, (3, 12))
     labels = torch.full_like(ids, -100)
-    labels[0, 4:9] = ids[0, 4:9]     # an assistant turn in the middle
-    labels[1, 7:] = ids[1, 7:]       # one at the end
-    labels[2, 2:3] = ids[2, 2:3]     # a one-token reply
+    labels[0, 4:9] = ids[0, 4:9]  # an assistant turn in the middle
+    labels[1, 7:] = ids[1, 7:]  # one at the end
+    labels[2, 2:3] = ids[2, 2:3]  # a one-token reply
     return ids, labels
 
 
@@ -72,13 +80,16 @@ def test_plain_forward_and_generation_are_unchanged():
         assert torch.equal(model.generate(input_ids=ids[:1], max_new_tokens=4, do_sample=False), generated)
 
 
-@pytest.mark.parametrize("text, native", [
-    ("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n", True),
-    ("processor\t: 0\nflags\t\t: fpu sse2 avx2 amx_bf16 amx_tile\n", True),
-    ("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw\n", False),   # AVX-512 without BF16
-    ("processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n", True),            # Arm with the BF16 extension
-    ("processor\t: 0\nFeatures\t: fp asimd crc32\n", False),
-])
+@pytest.mark.parametrize(
+    "text, native",
+    [
+        ("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n", True),
+        ("processor\t: 0\nflags\t\t: fpu sse2 avx2 amx_bf16 amx_tile\n", True),
+        ("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw\n", False),  # AVX-512 without BF16
+        ("processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n", True),  # Arm with the BF16 extension
+        ("processor\t: 0\nFeatures\t: fp asimd crc32\n", False),
+    ],
+)
 def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, text, native):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(text)

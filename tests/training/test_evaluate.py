@@ -1,27 +1,38 @@
 """The whole evaluation on a tiny run trained on toy data: the tuned model must come out closer to
 the user's style than its base, the outputs keep their contract, the CLI verb works, the blind test
 round-trips. One short training shared by the module; HF_HUB_OFFLINE is set in conftest."""
+
 import json
 
 import pyarrow.parquet as pq
 import pytest
 import torch
 
-from training.config import load_preset
 from ingest.cli import main as ai_me
+from tests.support.toy_data import write_toy_datasets
+from training.config import load_preset
+from training.evaluation.evaluate import evaluate_run
 from training.evaluation.likelihood import likelihood_and_replies
 from training.evaluation.report import SECTIONS
-from training.evaluation.evaluate import evaluate_run
 from training.inference import load_run
-from tests.support.toy_data import write_toy_datasets
 from training.train import main as train
 
 N_TEST = 40
 FAST = {
-    "tiny.vocab_size": 400, "tiny.hidden_size": 64, "tiny.num_heads": 2, "tiny.intermediate_size": 128,
-    "tiny.pretrain_steps": 100, "tiny.pretrain_batch_size": 16,  # enough for the base to write text
-    "train.max_length": 96, "train.batch_size": 16, "train.max_steps": 60, "train.eval_steps": 100,
-    "train.save_steps": 100, "train.logging_steps": 5, "train.cpu_threads": 1, "train.learning_rate": 5e-3,
+    "tiny.vocab_size": 400,
+    "tiny.hidden_size": 64,
+    "tiny.num_heads": 2,
+    "tiny.intermediate_size": 128,
+    "tiny.pretrain_steps": 100,
+    "tiny.pretrain_batch_size": 16,  # enough for the base to write text
+    "train.max_length": 96,
+    "train.batch_size": 16,
+    "train.max_steps": 60,
+    "train.eval_steps": 100,
+    "train.save_steps": 100,
+    "train.logging_steps": 5,
+    "train.cpu_threads": 1,
+    "train.learning_rate": 5e-3,
 }
 
 
@@ -58,8 +69,12 @@ def test_metrics_file_keeps_the_contract_and_holds_no_text(evaluated, run_dir):
         assert set(m["per_platform"]) == platforms
         assert sum(p["n_examples"] for p in m["per_platform"].values()) == N_TEST
     assert saved["style_signal"]["sufficient"]
-    texts = {msg["content"] for row in pq.read_table(run_dir.parent.parent / "datasets" / "test.parquet").to_pylist()
-             for msg in row["messages"] if msg["role"] != "system"}
+    texts = {
+        msg["content"]
+        for row in pq.read_table(run_dir.parent.parent / "datasets" / "test.parquet").to_pylist()
+        for msg in row["messages"]
+        if msg["role"] != "system"
+    }
     assert not [t for t in texts if t in written]
 
 
@@ -69,6 +84,7 @@ def test_report_has_every_section_and_the_real_replies_escaped(evaluated, run_di
     assert "https://" not in html and "<script" not in html
     first = pq.read_table(run_dir.parent.parent / "datasets" / "test.parquet").to_pylist()[0]
     from html import escape
+
     assert escape(first["messages"][-1]["content"]) in html
 
 
@@ -93,8 +109,9 @@ def run_cli(argv):
 
 def test_cli_blind_test_round_trips_and_prints_no_text(run_dir, evaluated, capsys, tmp_path):
     warehouse = str(run_dir.parent.parent)
-    assert run_cli(["evaluate", "--run", "tiny", "--warehouse", warehouse, "--blind", "6",
-                    "--max-new-tokens", "8"]) == 0
+    assert (
+        run_cli(["evaluate", "--run", "tiny", "--warehouse", warehouse, "--blind", "6", "--max-new-tokens", "8"]) == 0
+    )
     key = json.loads((run_dir / "eval" / "blind_key.json").read_text())
     assert len(key["real"]) == 6 and key["blind_id"] in (run_dir / "eval" / "blind.html").read_text()
     answers = dict(list(key["real"].items())[:4])
@@ -104,15 +121,21 @@ def test_cli_blind_test_round_trips_and_prints_no_text(run_dir, evaluated, capsy
     assert run_cli(["evaluate", "--run", "tiny", "--warehouse", warehouse, "--score", str(choices)]) == 0
     out = capsys.readouterr().out
     assert "blind test with 6 pairs" in out and "real reply found in 4 of 5 pairs (80%" in out
-    texts = {msg["content"] for row in pq.read_table(run_dir.parent.parent / "datasets" / "test.parquet").to_pylist()
-             for msg in row["messages"] if msg["role"] != "system"}
+    texts = {
+        msg["content"]
+        for row in pq.read_table(run_dir.parent.parent / "datasets" / "test.parquet").to_pylist()
+        for msg in row["messages"]
+        if msg["role"] != "system"
+    }
     assert not [t for t in texts if t in out]
 
 
 def test_cli_evaluate_prints_a_summary_and_fails_cleanly_on_a_missing_run(run_dir, evaluated, capsys):
     warehouse = str(run_dir.parent.parent)
-    assert run_cli(["evaluate", "--run", "tiny", "--warehouse", warehouse, "--max-examples", "6",
-                    "--max-new-tokens", "6"]) == 0
+    assert (
+        run_cli(["evaluate", "--run", "tiny", "--warehouse", warehouse, "--max-examples", "6", "--max-new-tokens", "6"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "evaluate: tiny: 6 test examples" in out and "Burrows' Delta" in out
     assert json.loads((run_dir / "eval" / "metrics.json").read_text())["n_examples"] == 6

@@ -1,5 +1,6 @@
 """The evaluation's metrics on hand-made inputs with known answers, the report and the blind test;
 no model involved (tests/training/test_evaluate.py runs the whole evaluation on a trained tiny run)."""
+
 import json
 import math
 
@@ -10,17 +11,35 @@ from hypothesis import strategies as st
 from training.evaluation import report as eval_report
 from training.evaluation.authorship import discriminate
 from training.evaluation.blind import BlindScoreError, score, wilson, write_blind
-from training.evaluation.likelihood import bootstrap_nll, mean_nll
 from training.evaluation.evaluate import Scored, compute_metrics
-from training.evaluation.stylometry import (burrows_delta, char_ngram_profile, function_word_profile, habits,
-                                 profile_distance, type_token_ratio, yules_k)
+from training.evaluation.likelihood import bootstrap_nll, mean_nll
+from training.evaluation.stylometry import (
+    burrows_delta,
+    char_ngram_profile,
+    function_word_profile,
+    habits,
+    profile_distance,
+    type_token_ratio,
+    yules_k,
+)
 
 THINGS = ("pub", "cake", "photos", "gym", "tickets", "park", "recipe", "playlist")
-CASUAL = [t.format(x) for x in THINGS for t in (
-    "haha the {} tonight!!", "omg the {} lol", "ngl the {} was a lot", "yess {}!!", "lol same {} haha")]
-FORMAL = [t.format(x) for x in THINGS for t in (
-    "I will bring the {} tomorrow.", "Did you see the {}?", "Thank you for the {}.", "The {} was very good.",
-    "Shall we discuss the {}?")]
+CASUAL = [
+    t.format(x)
+    for x in THINGS
+    for t in ("haha the {} tonight!!", "omg the {} lol", "ngl the {} was a lot", "yess {}!!", "lol same {} haha")
+]
+FORMAL = [
+    t.format(x)
+    for x in THINGS
+    for t in (
+        "I will bring the {} tomorrow.",
+        "Did you see the {}?",
+        "Thank you for the {}.",
+        "The {} was very good.",
+        "Shall we discuss the {}?",
+    )
+]
 
 
 def test_habits_count_each_reply_once():
@@ -52,8 +71,18 @@ def test_profiles_and_their_distance():
 
 
 def test_delta_is_zero_for_identical_sets_and_ranks_the_closer_style_first():
-    casual = ["haha see u there!!", "lol no way haha", "omg yes!!", "ngl so tired haha", "yess on my way",
-              "wait the pub?? haha", "lol ok!!", "ooh the cake!!", "haha same", "anytime!!"]
+    casual = [
+        "haha see u there!!",
+        "lol no way haha",
+        "omg yes!!",
+        "ngl so tired haha",
+        "yess on my way",
+        "wait the pub?? haha",
+        "lol ok!!",
+        "ooh the cake!!",
+        "haha same",
+        "anytime!!",
+    ]
     deltas = burrows_delta(CASUAL[:10], {"same": CASUAL[:10], "casual": casual, "formal": FORMAL[:10]})
     assert deltas["same"] == 0
     assert 0 < deltas["casual"] < deltas["formal"]
@@ -91,8 +120,14 @@ def test_wilson_interval():
 
 
 def _pairs():
-    return [([{"role": "system", "content": "sys"}, {"role": "user", "content": f"question {i} <b>?</b>"}],
-             f"real {i}", f"generated {i}") for i in range(6)]
+    return [
+        (
+            [{"role": "system", "content": "sys"}, {"role": "user", "content": f"question {i} <b>?</b>"}],
+            f"real {i}",
+            f"generated {i}",
+        )
+        for i in range(6)
+    ]
 
 
 def test_blind_page_hides_the_key_and_scores_a_rater_round_trip(tmp_path):
@@ -131,8 +166,16 @@ def scored_by_hand(n=24):
     for i in range(n):
         platform = ("whatsapp", "instagram")[i % 2]
         context = [{"role": "system", "content": "You are Robin."}, {"role": "user", "content": FORMAL[i]}]
-        items.append(Scored(platform, context, CASUAL[i] + " <script>x</script>", nll={"base": 3.0, "tuned": 1.5},
-                            tokens=3, generated={"base": FORMAL[i + 1], "tuned": CASUAL[i + 1]}))
+        items.append(
+            Scored(
+                platform,
+                context,
+                CASUAL[i] + " <script>x</script>",
+                nll={"base": 3.0, "tuned": 1.5},
+                tokens=3,
+                generated={"base": FORMAL[i + 1], "tuned": CASUAL[i + 1]},
+            )
+        )
     return items
 
 

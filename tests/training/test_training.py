@@ -1,5 +1,6 @@
 """LoRA training end to end on the tiny CPU model: what is trained, what is saved, resume,
 generation, export and the two-process path. A few steps each; HF_HUB_OFFLINE is set in conftest."""
+
 import hashlib
 import json
 import os
@@ -13,20 +14,29 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from tests.support.paths import REPO
+from tests.support.toy_data import SCHEMA, write_toy_datasets
 from training.config import load_preset
 from training.export.merge import export_merged
 from training.inference import load_run, reply
 from training.prompt import system_prompt
-from tests.support.toy_data import SCHEMA, write_toy_datasets
 from training.train import RunExistsError, main, prepare
-from tests.support.paths import REPO
-
 
 FAST = {
-    "tiny.vocab_size": 400, "tiny.hidden_size": 64, "tiny.num_heads": 2, "tiny.intermediate_size": 128,
-    "tiny.pretrain_steps": 4, "tiny.pretrain_batch_size": 8,
-    "train.max_length": 96, "train.batch_size": 8, "train.max_steps": 4, "train.eval_steps": 2,
-    "train.save_steps": 2, "train.logging_steps": 1, "train.cpu_threads": 1, "train.learning_rate": 5e-3,
+    "tiny.vocab_size": 400,
+    "tiny.hidden_size": 64,
+    "tiny.num_heads": 2,
+    "tiny.intermediate_size": 128,
+    "tiny.pretrain_steps": 4,
+    "tiny.pretrain_batch_size": 8,
+    "train.max_length": 96,
+    "train.batch_size": 8,
+    "train.max_steps": 4,
+    "train.eval_steps": 2,
+    "train.save_steps": 2,
+    "train.logging_steps": 1,
+    "train.cpu_threads": 1,
+    "train.learning_rate": 5e-3,
 }
 # An example whose prompt alone is longer than max_length: nothing of the reply would be left.
 TOO_LONG = "blah " * 200
@@ -38,8 +48,13 @@ def warehouse(tmp_path_factory):
     datasets = write_toy_datasets(root, n_train=60, n_val=16)
     train = pq.read_table(datasets / "train.parquet").to_pylist()
     system = train[0]["messages"][0]
-    train.append({**train[0], "example_id": "train-long", "messages": [
-        system, {"role": "user", "content": TOO_LONG}, {"role": "assistant", "content": "fine by me"}]})
+    train.append(
+        {
+            **train[0],
+            "example_id": "train-long",
+            "messages": [system, {"role": "user", "content": TOO_LONG}, {"role": "assistant", "content": "fine by me"}],
+        }
+    )
     pq.write_table(pa.Table.from_pylist(train, schema=SCHEMA), datasets / "train.parquet")
     return root
 
@@ -99,8 +114,12 @@ def test_run_folder_holds_adapter_tokenizer_config_metrics_and_card(trained, war
 
 def test_outputs_hold_no_message_text(trained, warehouse):
     result, _ = trained
-    texts = {m["content"] for row in pq.read_table(warehouse / "datasets" / "train.parquet").to_pylist()
-             for m in row["messages"] if m["role"] != "system"}
+    texts = {
+        m["content"]
+        for row in pq.read_table(warehouse / "datasets" / "train.parquet").to_pylist()
+        for m in row["messages"]
+        if m["role"] != "system"
+    }
     for name in ("README.md", "metrics.json", "train_log.jsonl", "config.yaml", "run.json"):
         written = (result.run_dir / name).read_text()
         assert not [t for t in texts if t in written], name
@@ -151,8 +170,13 @@ def test_generation_returns_text_prompted_like_training(trained):
     text = reply(model, tokenizer, info, "Are you coming tonight?", "whatsapp", partner="P1234", temperature=1.0)
     assert isinstance(text, str) and text.strip()
     prompt = tokenizer.apply_chat_template(
-        [{"role": "system", "content": system_prompt("Robin", "whatsapp", "P1234")},
-         {"role": "user", "content": "Are you coming tonight?"}], tokenize=False, add_generation_prompt=True)
+        [
+            {"role": "system", "content": system_prompt("Robin", "whatsapp", "P1234")},
+            {"role": "user", "content": "Are you coming tonight?"},
+        ],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
     assert prompt.endswith("<|assistant|>\n")
 
 
@@ -173,9 +197,30 @@ def test_merged_export_computes_what_the_adapter_does(trained):
 def test_two_process_accelerate_launch_completes(warehouse, trained):
     sets = [f"--set={k}={v}" for k, v in FAST.items()]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "ingest.cli", "train", "--preset", "tiny-cpu", "--warehouse", str(warehouse), "--run", "ddp", *sets]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "ingest.cli",
+        "train",
+        "--preset",
+        "tiny-cpu",
+        "--warehouse",
+        str(warehouse),
+        "--run",
+        "ddp",
+        *sets,
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((warehouse / "models" / "ddp" / "metrics.json").read_text())
@@ -201,12 +246,16 @@ def test_gpu_benchmark_script_runs_scaled_down():
     result = bench.run(args)
     c = bench.SCALED_DOWN
     head = c["hidden_size"] // c["num_attention_heads"]
-    per_layer = 2 * c["hidden_size"] ** 2 + 2 * c["hidden_size"] * c["num_key_value_heads"] * head \
+    per_layer = (
+        2 * c["hidden_size"] ** 2
+        + 2 * c["hidden_size"] * c["num_key_value_heads"] * head
         + 3 * c["hidden_size"] * c["intermediate_size"]
+    )
     assert result["matmul_parameters"] == c["num_hidden_layers"] * per_layer + c["hidden_size"] * c["vocab_size"]
     assert result["tokens_per_s"] > 0 and result["final_loss"] > 0
     assert result["trainable_parameters"] == c["num_hidden_layers"] * 16 * sum(
-        i + o for i, o in [(256, 256), (256, 64), (256, 64), (256, 256), (256, 896), (256, 896), (896, 256)])
+        i + o for i, o in [(256, 256), (256, 64), (256, 64), (256, 256), (256, 896), (256, 896), (896, 256)]
+    )
 
 
 def test_overwrite_never_deletes_a_folder_that_is_not_a_run(warehouse):

@@ -1,4 +1,5 @@
 """Training configuration, system prompt, chat templates and length fitting (no training here)."""
+
 import pytest
 from datasets import Dataset
 from hypothesis import given
@@ -24,6 +25,7 @@ CONVERSATION = [
 
 # --- config -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("preset", available_presets())
 def test_every_preset_validates_and_round_trips(preset, tmp_path):
     cfg = load_preset(preset)
@@ -38,16 +40,32 @@ def test_presets_follow_the_reference_settings():
         cfg = load_preset(preset)
         assert (cfg.lora.r, cfg.lora.alpha, cfg.train.learning_rate, cfg.train.max_length) == (16, 32, 2e-4, 2048)
         assert 0.05 <= cfg.lora.dropout <= 0.1 and 2 <= cfg.train.epochs <= 3
-        assert set(cfg.lora.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                                "down_proj"}
+        assert set(cfg.lora.target_modules) == {
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        }
     assert load_preset("llama-3.1-8b-qlora").model.load_in_4bit
     tiny = load_preset("tiny-cpu").train
     assert (tiny.use_cpu, tiny.bf16, tiny.gradient_checkpointing) == (True, False, False)
 
 
 def test_overrides_are_parsed_to_the_field_type():
-    cfg = load_preset("tiny-cpu", ["train.learning_rate=1e-4", "train.packing=yes", "train.max_steps=7",
-                                   "lora.target_modules=q_proj, v_proj", "run=exp-1", "model.dtype=bfloat16"])
+    cfg = load_preset(
+        "tiny-cpu",
+        [
+            "train.learning_rate=1e-4",
+            "train.packing=yes",
+            "train.max_steps=7",
+            "lora.target_modules=q_proj, v_proj",
+            "run=exp-1",
+            "model.dtype=bfloat16",
+        ],
+    )
     assert cfg.train.learning_rate == 1e-4 and cfg.train.packing is True and cfg.train.max_steps == 7
     assert cfg.lora.target_modules == ("q_proj", "v_proj")
     assert cfg.run_name == "exp-1" and cfg.model.dtype == "bfloat16"
@@ -55,24 +73,27 @@ def test_overrides_are_parsed_to_the_field_type():
     assert from_dict.train.learning_rate == 1e-4 and from_dict.train.packing is True
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.lerning_rate=1e-4", "unknown key train.lerning_rate"),
-    ("trian.epochs=2", "unknown key trian"),
-    ("train.batch_size=abc", "train.batch_size must be an integer, got 'abc'"),
-    ("train.batch_size=2.5", "train.batch_size must be an integer"),
-    ("train.batch_size=0", "train.batch_size must be > 0"),
-    ("train.packing=maybe", "train.packing must be true or false"),
-    ("lora.dropout=1.5", "lora.dropout must be in [0, 1)"),
-    ("model.dtype=int8", "model.dtype must be one of"),
-    ("train.lr_scheduler=cosine_restarts", "train.lr_scheduler must be one of"),
-    ("model.base=Qwen/Qwen2.5-0.5B-Instruct", "model.chat_template"),
-    ("run=../escape", "must be a plain folder name"),
-    ("preset=../../victim", "must be a plain folder name"),
-    ("run=base", "not 'base'"),
-    ("train=3", "train is a section"),
-    ("system_prompt=You are {me}, chatting on {platform}.", "system_prompt: unknown placeholder {platform}"),
-    ("learning_rate", "must look like key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lerning_rate=1e-4", "unknown key train.lerning_rate"),
+        ("trian.epochs=2", "unknown key trian"),
+        ("train.batch_size=abc", "train.batch_size must be an integer, got 'abc'"),
+        ("train.batch_size=2.5", "train.batch_size must be an integer"),
+        ("train.batch_size=0", "train.batch_size must be > 0"),
+        ("train.packing=maybe", "train.packing must be true or false"),
+        ("lora.dropout=1.5", "lora.dropout must be in [0, 1)"),
+        ("model.dtype=int8", "model.dtype must be one of"),
+        ("train.lr_scheduler=cosine_restarts", "train.lr_scheduler must be one of"),
+        ("model.base=Qwen/Qwen2.5-0.5B-Instruct", "model.chat_template"),
+        ("run=../escape", "must be a plain folder name"),
+        ("preset=../../victim", "must be a plain folder name"),
+        ("run=base", "not 'base'"),
+        ("train=3", "train is a section"),
+        ("system_prompt=You are {me}, chatting on {platform}.", "system_prompt: unknown placeholder {platform}"),
+        ("learning_rate", "must look like key=value"),
+    ],
+)
 def test_bad_overrides_name_the_field(override, message):
     with pytest.raises(ConfigError) as e:
         load_preset("tiny-cpu", [override])
@@ -115,12 +136,15 @@ def _is_number(text):
 
 # --- system prompt ---------------------------------------------------------------------------------
 
+
 def test_system_prompt_text_is_pinned():
     # dbt builds the same text in SQL: a change here must be mirrored there.
     assert system_prompt("Robin", "whatsapp", "P3f2a") == (
-        "You are Robin. Reply as Robin would in a WhatsApp chat with P3f2a (1:1).")
+        "You are Robin. Reply as Robin would in a WhatsApp chat with P3f2a (1:1)."
+    )
     assert system_prompt("Robin", "instagram", "P3f2a", 5) == (
-        "You are Robin. Reply as Robin would in an Instagram chat with P3f2a (group of 5).")
+        "You are Robin. Reply as Robin would in an Instagram chat with P3f2a (group of 5)."
+    )
     assert system_prompt("Robin", "gmail", "P9", 2).endswith("in a Gmail thread with P9 (1:1).")
     with pytest.raises(ValueError, match="unknown platform 'fax'"):
         system_prompt("Robin", "fax", "P1")
@@ -129,7 +153,8 @@ def test_system_prompt_text_is_pinned():
 def test_a_custom_template_fills_the_same_placeholders():
     template = "{me} on {chat} ({size}), talking to {partner}. Write as {me}."
     assert system_prompt("Robin", "messenger", "G1a2b3c", 3, template) == (
-        "Robin on a Messenger chat (group of 3), talking to G1a2b3c. Write as Robin.")
+        "Robin on a Messenger chat (group of 3), talking to G1a2b3c. Write as Robin."
+    )
 
 
 NAMES = st.text(st.characters(exclude_characters=".[]{}\n", exclude_categories=("Cs",)), min_size=1)
@@ -149,11 +174,18 @@ def test_prompts_from_another_template_have_no_name():
 # --- chat templates --------------------------------------------------------------------------------
 
 FAMILY_TOKENS = {
-    "tiny": {"bos_token": "<|begin|>", "eos_token": "<|end|>", "pad_token": "<|pad|>",
-             "additional_special_tokens": ["<|system|>", "<|user|>", "<|assistant|>"]},
+    "tiny": {
+        "bos_token": "<|begin|>",
+        "eos_token": "<|end|>",
+        "pad_token": "<|pad|>",
+        "additional_special_tokens": ["<|system|>", "<|user|>", "<|assistant|>"],
+    },
     "chatml": {"eos_token": "<|im_end|>", "additional_special_tokens": ["<|im_start|>"]},
-    "llama3": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>",
-               "additional_special_tokens": ["<|start_header_id|>", "<|end_header_id|>"]},
+    "llama3": {
+        "bos_token": "<|begin_of_text|>",
+        "eos_token": "<|eot_id|>",
+        "additional_special_tokens": ["<|start_header_id|>", "<|end_header_id|>"],
+    },
     "mistral": {"bos_token": "<s>", "eos_token": "</s>", "additional_special_tokens": ["[INST]", "[/INST]"]},
 }
 END = {"tiny": "<|end|>", "chatml": "<|im_end|>", "llama3": "<|eot_id|>", "mistral": "</s>"}
@@ -165,9 +197,15 @@ def family_tokenizer(family):
     specials = [t for k, v in tokens.items() for t in (v if isinstance(v, list) else [v])]
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.train_from_iterator([m["content"] for m in CONVERSATION] * 5, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False))
+    backend.train_from_iterator(
+        [m["content"] for m in CONVERSATION] * 5,
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     backend.decoder = decoders.ByteLevel()
     return PreTrainedTokenizerFast(tokenizer_object=backend, **tokens)
 
@@ -228,11 +266,15 @@ def test_template_of_another_family_is_refused():
 
 # --- fitting examples to max_length ----------------------------------------------------------------
 
+
 def test_long_contexts_lose_old_turns_and_hopeless_examples_are_dropped():
     tokenizer = family_tokenizer("tiny")
     install_template(tokenizer, "tiny")
-    chatty = [CONVERSATION[0]] + [{"role": r, "content": f"turn {i} " + "yes " * 8}
-                                  for i, r in enumerate(["user", "assistant"] * 6)] + [CONVERSATION[2]]
+    chatty = (
+        [CONVERSATION[0]]
+        + [{"role": r, "content": f"turn {i} " + "yes " * 8} for i, r in enumerate(["user", "assistant"] * 6)]
+        + [CONVERSATION[2]]
+    )
     hopeless = [CONVERSATION[0], {"role": "user", "content": "word " * 300}, CONVERSATION[2]]
     data = Dataset.from_list([{"messages": CONVERSATION}, {"messages": chatty}, {"messages": hopeless}])
     max_length = 80
@@ -240,10 +282,10 @@ def test_long_contexts_lose_old_turns_and_hopeless_examples_are_dropped():
     assert (counts.examples, counts.context_trimmed, counts.dropped_too_long, counts.kept) == (3, 1, 1, 2)
     assert fitted[0]["messages"] == CONVERSATION
     trimmed = fitted[1]["messages"]
-    assert trimmed[0] == chatty[0] and trimmed[-1] == chatty[-1] and trimmed[1:] == chatty[-len(trimmed) + 1:]
+    assert trimmed[0] == chatty[0] and trimmed[-1] == chatty[-1] and trimmed[1:] == chatty[-len(trimmed) + 1 :]
     assert len(tokenizer.apply_chat_template(trimmed, return_dict=False)) <= max_length
     # one turn more would not have fitted: only what was necessary went
-    longer = chatty[:1] + chatty[-len(trimmed):]
+    longer = chatty[:1] + chatty[-len(trimmed) :]
     assert len(tokenizer.apply_chat_template(longer, return_dict=False)) > max_length
 
 
@@ -255,14 +297,21 @@ def test_a_run_folder_linked_out_of_the_warehouse_is_refused(tmp_path):
     (tmp_path / "warehouse" / "models" / "mine").symlink_to(tmp_path / "victim")
     cfg = load_preset("tiny-cpu", {"warehouse": str(tmp_path / "warehouse"), "run": "mine"})
     with pytest.raises(ConfigError, match="resolves outside"):
-        cfg.run_dir
+        _ = cfg.run_dir
     assert run_folder(tmp_path / "warehouse", "other") == (tmp_path / "warehouse" / "models" / "other").resolve()
 
 
-@pytest.mark.parametrize("contents, removed", [
-    ({}, True), ({"run.json": "{}"}, True), ({".ai-me-run": ""}, True), ({"checkpoints/x": ""}, True),
-    ({"notes.txt": "mine"}, False), ({"run.json.bak": "", "thesis.tex": ""}, False),
-])
+@pytest.mark.parametrize(
+    "contents, removed",
+    [
+        ({}, True),
+        ({"run.json": "{}"}, True),
+        ({".ai-me-run": ""}, True),
+        ({"checkpoints/x": ""}, True),
+        ({"notes.txt": "mine"}, False),
+        ({"run.json.bak": "", "thesis.tex": ""}, False),
+    ],
+)
 def test_only_a_folder_of_ours_is_replaced(tmp_path, contents, removed):
     from training.runs import is_run, replace_folder
 

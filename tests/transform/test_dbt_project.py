@@ -2,6 +2,7 @@
 
 Two dbt builds for the whole module (one good warehouse, one with bad rows), shared by fixtures.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from ingest.transform import dbt_runner as transform
 from ingest.core.config import Config
-from ingest.landing import to_raw_table
 from ingest.core.platforms import MEDIA, PLATFORMS, TABLE
 from ingest.core.schema import COLUMNS, CONTENT_TYPES, DIRECTIONS, RAW_SCHEMA
+from ingest.landing import to_raw_table
+from ingest.transform import dbt_runner as transform
 from ingest.transform.build import build
 from ingest.transform.dbt_runner import DBT_PROJECT_DIR, _first_error, _summarise
 from tests.support.paths import REPO
@@ -85,8 +86,14 @@ def bad_build(tmp_path_factory):
     land_raw(warehouse, "whatsapp", "exp1", to_raw_table(dup, "whatsapp", "exp1"))
     # to_raw_table refuses an unknown direction, so write past it as a broken parser could.
     good = to_raw_table(messages(2), "gmail", "exp2")
-    land_raw(warehouse, "gmail", "exp2", good.set_column(
-        RAW_SCHEMA.get_field_index("direction"), RAW_SCHEMA.field("direction"), pa.array(["outbound", "sideways"])))
+    land_raw(
+        warehouse,
+        "gmail",
+        "exp2",
+        good.set_column(
+            RAW_SCHEMA.get_field_index("direction"), RAW_SCHEMA.field("direction"), pa.array(["outbound", "sideways"])
+        ),
+    )
     report = build(Config(), warehouse)
     ok, line = report.ok, report.line
     return warehouse, ok, line
@@ -99,7 +106,7 @@ def test_build_passes_with_some_platforms_missing(good_build):
     models = len(list((REPO / "models_sql").rglob("*.sql")))
     assert line.startswith("language: ") and f"; dbt build: {models} models, " in line
     assert ", 0 fail" in line and "tests: " in line
-    assert ", 1 warn " in line   # warn_few_training_replies: a tiny dataset warns, it does not fail
+    assert ", 1 warn " in line  # warn_few_training_replies: a tiny dataset warns, it does not fail
 
 
 @pytest.mark.slow
@@ -107,10 +114,15 @@ def test_staging_has_the_landed_rows(good_build):
     warehouse, _, _ = good_build
     counts = {p: query(warehouse, f"select count(*) from stg_{p}__messages")[0][0] for p in PLATFORMS}
     assert counts == {**dict.fromkeys(PLATFORMS, 0), "whatsapp": 5, "gmail": 4}
-    rows = query(warehouse, "select export_id, message_id, epoch_ms(sent_at), direction, reactions "
-                            "from stg_whatsapp__messages order by export_id, message_id limit 2")
-    assert rows == [("exp1", "m0", 1_700_000_000_000, "outbound", [{"actor": "Sam", "reaction": "👍"}]),
-                    ("exp1", "m1", 1_700_000_060_000, "outbound", None)]
+    rows = query(
+        warehouse,
+        "select export_id, message_id, epoch_ms(sent_at), direction, reactions "
+        "from stg_whatsapp__messages order by export_id, message_id limit 2",
+    )
+    assert rows == [
+        ("exp1", "m0", 1_700_000_000_000, "outbound", [{"actor": "Sam", "reaction": "👍"}]),
+        ("exp1", "m1", 1_700_000_060_000, "outbound", None),
+    ]
 
 
 @pytest.mark.slow
@@ -120,7 +132,9 @@ def test_a_quote_in_the_warehouse_path_is_escaped_in_sql(good_build):
     assert list((warehouse / "enrich").rglob("*.parquet"))  # the language cache was read from there too
     for source in ("_raw__sources.yml", "_enrich__sources.yml"):
         meta = next(iter(load_yaml(next((REPO / "models_sql").rglob(source)))["sources"]))["config"]["meta"]
-        assert "_sql}" in meta["external_location"] and "replace(" in next(v for k, v in meta.items() if k.endswith("_sql"))
+        assert "_sql}" in meta["external_location"] and "replace(" in next(
+            v for k, v in meta.items() if k.endswith("_sql")
+        )
 
 
 @pytest.mark.slow
@@ -174,9 +188,12 @@ def test_accepted_values_follow_the_schema():
     models = load_yaml(STAGING / "_stg__messages.yml")["models"]
     assert sorted(m["name"] for m in models) == sorted(f"stg_{p}__messages" for p in PLATFORMS)
     for model in models:
-        accepted = {c["name"]: t["accepted_values"]["arguments"]["values"]
-                    for c in model["columns"] for t in c.get("data_tests", [])
-                    if isinstance(t, dict) and "accepted_values" in t}
+        accepted = {
+            c["name"]: t["accepted_values"]["arguments"]["values"]
+            for c in model["columns"]
+            for t in c.get("data_tests", [])
+            if isinstance(t, dict) and "accepted_values" in t
+        }
         assert accepted == {"medium": list(MEDIA), "direction": list(DIRECTIONS), "content_type": list(CONTENT_TYPES)}
         tests = {c["name"]: c.get("data_tests", []) for c in model["columns"]}
         assert {"unique_within": {"arguments": {"within": "export_id"}}} in tests["message_id"]
@@ -189,7 +206,7 @@ def test_every_staging_model_has_its_sql():
 
 # --- platforms: named in staging only, media everywhere after ----------------------------------
 
-QUOTED_PLATFORM = re.compile(r"""(['"])(?:%s)\1""" % "|".join(map(re.escape, PLATFORMS)), re.IGNORECASE)
+QUOTED_PLATFORM = re.compile(r"""(['"])(?:""" + "|".join(map(re.escape, PLATFORMS)) + r""")\1""", re.IGNORECASE)
 
 
 def test_no_sql_past_staging_names_a_platform():
@@ -198,8 +215,12 @@ def test_no_sql_past_staging_names_a_platform():
     files = [f for f in sorted((REPO / "models_sql").rglob("*.sql")) if STAGING not in f.parents]
     files += sorted((DBT_PROJECT_DIR / "macros").rglob("*.sql")) + sorted((DBT_PROJECT_DIR / "tests").rglob("*.sql"))
     assert len(files) > 20 and all(f.is_file() for f in files)
-    named = [f"{f.relative_to(REPO)}:{n}: {line.strip()}" for f in files
-             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if QUOTED_PLATFORM.search(line)]
+    named = [
+        f"{f.relative_to(REPO)}:{n}: {line.strip()}"
+        for f in files
+        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+        if QUOTED_PLATFORM.search(line)
+    ]
     assert named == []
     assert QUOTED_PLATFORM.search("where platform = 'Gmail'") and not QUOTED_PLATFORM.search("a WhatsApp chat")
 
@@ -208,8 +229,9 @@ def test_project_defaults_of_the_platform_vars_are_what_dbt_runner_passes():
     """People running dbt by hand get the defaults: they must be the platform table, in its order."""
     defaults = load_yaml(DBT_PROJECT_DIR / "dbt_project.yml")["vars"]
     passed = transform.dbt_vars(Config())
-    assert {k: defaults[k] for k in ("platforms", "media", "chat_nouns")} == \
-        {k: passed[k] for k in ("platforms", "media", "chat_nouns")}
+    assert {k: defaults[k] for k in ("platforms", "media", "chat_nouns")} == {
+        k: passed[k] for k in ("platforms", "media", "chat_nouns")
+    }
     assert defaults["platforms"] == list(PLATFORMS) == list(defaults["media"]) == list(defaults["chat_nouns"])
     assert defaults["media"] == {p.name: p.medium for p in TABLE}
     assert defaults["chat_nouns"] == {p.name: p.chat_noun for p in TABLE}
@@ -218,6 +240,7 @@ def test_project_defaults_of_the_platform_vars_are_what_dbt_runner_passes():
 def render_macro(file: str, macro: str, *args, **variables):
     """A macro of dbt_project/macros rendered with plain Jinja, dbt's var, sql_string, raw_messages
     and raise_compiler_error stood in for."""
+
     def raise_compiler_error(message):
         raise ValueError(message)
 
@@ -233,7 +256,9 @@ def render_macro(file: str, macro: str, *args, **variables):
 
 def test_staging_refuses_a_platform_without_a_medium():
     media = {p.name: p.medium for p in TABLE}
-    assert "cast('email' as varchar) as medium" in render_macro("staging_messages.sql", "staging_messages", "gmail", media=media)
+    assert "cast('email' as varchar) as medium" in render_macro(
+        "staging_messages.sql", "staging_messages", "gmail", media=media
+    )
     with pytest.raises(ValueError, match="platform 'telegram' has no medium in var\\('media'\\)"):
         render_macro("staging_messages.sql", "staging_messages", "telegram", media=media)
     with pytest.raises(ValueError, match="must be chat or email"):
@@ -244,7 +269,9 @@ def test_chat_nouns_come_from_the_var():
     nouns = {p.name: p.chat_noun for p in TABLE}
     case = render_macro("text.sql", "chat_noun", "p", platforms=list(PLATFORMS), chat_nouns=nouns)
     with duckdb.connect() as con:
-        assert {name: con.execute(f"select {case} from (select ? as p)", [name]).fetchone()[0] for name in PLATFORMS} == nouns
+        assert {
+            name: con.execute(f"select {case} from (select ? as p)", [name]).fetchone()[0] for name in PLATFORMS
+        } == nouns
     with pytest.raises(ValueError, match="platform 'telegram' has no chat noun"):
         render_macro("text.sql", "chat_noun", "p", platforms=[*PLATFORMS, "telegram"], chat_nouns=nouns)
 
@@ -273,16 +300,19 @@ def test_project_turns_usage_stats_off():
 
 
 def test_summary_counts_by_kind_and_outcome():
-    results = {"results": [
-        {"unique_id": "model.ai_me.stg_a", "status": "success"},
-        {"unique_id": "model.ai_me.stg_b", "status": "error"},
-        {"unique_id": "test.ai_me.not_null_x.1a2b", "status": "pass"},
-        {"unique_id": "test.ai_me.unique_y.3c4d", "status": "fail"},
-        {"unique_id": "test.ai_me.z.5e6f", "status": "warn"},
-        {"unique_id": "test.ai_me.w.7a8b", "status": "skipped"},
-    ]}
-    assert _summarise(results, 1.25) == ("2 models, 4 tests: 2 pass, 2 fail, 1 warn, 1 skip in 1.2s; "
-                                         "failed: stg_b, unique_y")
+    results = {
+        "results": [
+            {"unique_id": "model.ai_me.stg_a", "status": "success"},
+            {"unique_id": "model.ai_me.stg_b", "status": "error"},
+            {"unique_id": "test.ai_me.not_null_x.1a2b", "status": "pass"},
+            {"unique_id": "test.ai_me.unique_y.3c4d", "status": "fail"},
+            {"unique_id": "test.ai_me.z.5e6f", "status": "warn"},
+            {"unique_id": "test.ai_me.w.7a8b", "status": "skipped"},
+        ]
+    }
+    assert _summarise(results, 1.25) == (
+        "2 models, 4 tests: 2 pass, 2 fail, 1 warn, 1 skip in 1.2s; failed: stg_b, unique_y"
+    )
 
 
 def test_summary_of_an_empty_selection():
@@ -290,8 +320,10 @@ def test_summary_of_an_empty_selection():
 
 
 def test_first_error_reads_dbt_json_logs_and_click_usage():
-    stdout = ('{"info": {"level": "info", "msg": "Running with dbt=1.11"}}\n'
-              '{"info": {"level": "error", "msg": "Encountered an error:\\nParsing Error\\n  bad yml\\n  more"}}\n')
+    stdout = (
+        '{"info": {"level": "info", "msg": "Running with dbt=1.11"}}\n'
+        '{"info": {"level": "error", "msg": "Encountered an error:\\nParsing Error\\n  bad yml\\n  more"}}\n'
+    )
     assert _first_error(stdout, "") == "Parsing Error: bad yml"
     assert _first_error("", "Usage: dbt\n\nError: No such command 'bogus'.\n") == "No such command 'bogus'."
     assert _first_error("not json", "") == "dbt exited before running anything"

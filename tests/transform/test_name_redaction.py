@@ -7,6 +7,7 @@ only when written capitalised in mid-sentence. The macros are rendered and run i
 one small dbt build (`built`) checks the models, the data test that proves no name is left, and
 that my names reach dbt off the command line and never as Jinja.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,11 +26,10 @@ from hypothesis import strategies as st
 
 from ingest.core.config import Config, MeConfig
 from ingest.landing import to_raw_table
-from ingest.transform.pseudonyms import keyed_hash, load_or_create_key
 from ingest.transform.build import build
 from ingest.transform.dbt_runner import ME_ENV, invoke_dbt
+from ingest.transform.pseudonyms import keyed_hash, load_or_create_key
 from tests.support.paths import REPO
-
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -37,11 +37,22 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 # --- the macros, rendered and run in DuckDB --------------------------------------------------------
 
 # (name as int_people__names keys it, pseudonym, cautious)
-NAMES = [("alex morgan", "P00000a", False), ("priya shah", "P00000b", False), ("priya", "P00000b", False),
-         ("sam okafor", "P00000c", False), ("sam", "P00000c", False), ("дмитрий волков", "P00000d", False),
-         ("дмитрий", "P00000d", False), ("ნინო", "P00000e", False), ("zoë ñúñez", "P00000f", False),
-         ("zoë", "P00000f", False), ("o brien", "P00000g", False), ("mark", "P00000h", True),
-         ("will", "P00000i", True), ("jo", "P00000j", True)]
+NAMES = [
+    ("alex morgan", "P00000a", False),
+    ("priya shah", "P00000b", False),
+    ("priya", "P00000b", False),
+    ("sam okafor", "P00000c", False),
+    ("sam", "P00000c", False),
+    ("дмитрий волков", "P00000d", False),
+    ("дмитрий", "P00000d", False),
+    ("ნინო", "P00000e", False),
+    ("zoë ñúñez", "P00000f", False),
+    ("zoë", "P00000f", False),
+    ("o brien", "P00000g", False),
+    ("mark", "P00000h", True),
+    ("will", "P00000i", True),
+    ("jo", "P00000j", True),
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,39 +66,46 @@ def replace(macros):
     con = duckdb.connect()
     con.execute("create table names (name varchar, pseudonym varchar, cautious boolean)")
     con.executemany("insert into names values (?, ?, ?)", NAMES)
-    con.execute(f"create table rules as select name, cautious, {macros.name_pattern('name', 'cautious')} as pattern, "
-                f"{macros.name_replacement('pseudonym', 'cautious')} as replacement from names")
-    sql = (f"select {macros.replace_names('t', 'n')} from (select ? as t) cross join "
-           "(select list({'pattern': pattern, 'replacement': replacement, 'cautious': cautious} "
-           " order by length(name) desc, name) as n from rules)")
+    con.execute(
+        f"create table rules as select name, cautious, {macros.name_pattern('name', 'cautious')} as pattern, "
+        f"{macros.name_replacement('pseudonym', 'cautious')} as replacement from names"
+    )
+    sql = (
+        f"select {macros.replace_names('t', 'n')} from (select ? as t) cross join "
+        "(select list({'pattern': pattern, 'replacement': replacement, 'cautious': cautious} "
+        " order by length(name) desc, name) as n from rules)"
+    )
     return lambda text: con.execute(sql, [text]).fetchone()[0]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Kind regards,\nAlex Morgan\nSenior Partner", "Kind regards,\nP00000a\nSenior Partner"),
-    ("Chat with Priya Shah", "Chat with P00000b"),
-    ("did u see what sam posted", "did u see what P00000c posted"),
-    ("SAM OKAFOR said hi to Sam, sam and Sam's mum", "P00000c said hi to P00000c, P00000c and P00000c's mum"),
-    ("Sam\nOkafor", "P00000c"),
-    ("Samsung, sam_2, sam2 and okafor stay", "Samsung, sam_2, sam2 and okafor stay"),
-    ("Дмитрий Волков и дмитрий", "P00000d и P00000d"),
-    ("ნინო, გამარჯობა", "P00000e, გამარჯობა"),
-    ("ZOË ÑÚÑEZ and zoë", "P00000f and P00000f"),
-    ("zoe stays (no diaeresis)", "zoe stays (no diaeresis)"),
-    ("ask O’Brien or O'Brien", "ask P00000g or P00000g"),
-    # cautious: capitalised, mid-sentence only
-    ("Hi Mark, can you mark the date?", "Hi P00000h, can you mark the date?"),
-    ("thanks, Mark", "thanks, P00000h"),
-    ("(Mark) and [Mark]", "(P00000h) and [P00000h]"),
-    ("Hi Mark, Mark", "Hi P00000h, P00000h"),
-    ("Mark here. I will mark it", "Mark here. I will mark it"),
-    ("done. Mark said so! Mark?", "done. Mark said so! Mark?"),
-    ("see you\nMark", "see you\nMark"),
-    ("Will you come? I will. Ask Will", "Will you come? I will. Ask P00000i"),
-    ("MARK and WILL shout", "MARK and WILL shout"),
-    ("jo, Jo and Jo.", "jo, P00000j and P00000j."),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Kind regards,\nAlex Morgan\nSenior Partner", "Kind regards,\nP00000a\nSenior Partner"),
+        ("Chat with Priya Shah", "Chat with P00000b"),
+        ("did u see what sam posted", "did u see what P00000c posted"),
+        ("SAM OKAFOR said hi to Sam, sam and Sam's mum", "P00000c said hi to P00000c, P00000c and P00000c's mum"),
+        ("Sam\nOkafor", "P00000c"),
+        ("Samsung, sam_2, sam2 and okafor stay", "Samsung, sam_2, sam2 and okafor stay"),
+        ("Дмитрий Волков и дмитрий", "P00000d и P00000d"),
+        ("ნინო, გამარჯობა", "P00000e, გამარჯობა"),
+        ("ZOË ÑÚÑEZ and zoë", "P00000f and P00000f"),
+        ("zoe stays (no diaeresis)", "zoe stays (no diaeresis)"),
+        ("ask O’Brien or O'Brien", "ask P00000g or P00000g"),
+        # cautious: capitalised, mid-sentence only
+        ("Hi Mark, can you mark the date?", "Hi P00000h, can you mark the date?"),
+        ("thanks, Mark", "thanks, P00000h"),
+        ("(Mark) and [Mark]", "(P00000h) and [P00000h]"),
+        ("Hi Mark, Mark", "Hi P00000h, P00000h"),
+        ("Mark here. I will mark it", "Mark here. I will mark it"),
+        ("done. Mark said so! Mark?", "done. Mark said so! Mark?"),
+        ("see you\nMark", "see you\nMark"),
+        ("Will you come? I will. Ask Will", "Will you come? I will. Ask P00000i"),
+        ("MARK and WILL shout", "MARK and WILL shout"),
+        ("jo, Jo and Jo.", "jo, P00000j and P00000j."),
+        ("", ""),
+    ],
+)
 def test_names_golden(replace, text, expected):
     assert replace(text) == expected
 
@@ -96,15 +114,23 @@ def test_marker_characters_in_a_text_do_not_confuse_it(replace):
     assert replace("a\x01Sam\x02b sam") == "aSamb P00000c"
 
 
-plain_words = st.lists(st.from_regex(r"[a-z]{1,7}", fullmatch=True).filter(
-    lambda w: w not in {n for name, _, _ in NAMES for n in name.split()}), max_size=6)
+plain_words = st.lists(
+    st.from_regex(r"[a-z]{1,7}", fullmatch=True).filter(
+        lambda w: w not in {n for name, _, _ in NAMES for n in name.split()}
+    ),
+    max_size=6,
+)
 separators = st.sampled_from([" ", ", ", "\n", " - ", "! ", " (", ") "])
 
 
 @settings(max_examples=120, deadline=None)
-@given(before=plain_words, after=plain_words, sep=separators,
-       name=st.sampled_from([n for n, _, cautious in NAMES if not cautious]),
-       case=st.sampled_from([str.lower, str.upper, str.title]))
+@given(
+    before=plain_words,
+    after=plain_words,
+    sep=separators,
+    name=st.sampled_from([n for n, _, cautious in NAMES if not cautious]),
+    case=st.sampled_from([str.lower, str.upper, str.title]),
+)
 def test_a_planted_name_never_survives(replace, before, after, sep, name, case):
     out = replace(sep.join([*before, case(name), *after]))
     words = duckdb.execute(r"select regexp_extract_all(lower(?), '[\pL\pM\pN_]+')", [out]).fetchone()[0]
@@ -112,8 +138,11 @@ def test_a_planted_name_never_survives(replace, before, after, sep, name, case):
 
 
 @settings(max_examples=120, deadline=None)
-@given(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x01\x02", exclude_categories=("Cs",)),
-               max_size=60))
+@given(
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_characters="\x01\x02", exclude_categories=("Cs",)), max_size=60
+    )
+)
 def test_text_without_names_is_left_alone(replace, text):
     words = set(duckdb.execute(r"select regexp_extract_all(lower(?), '[\pL\pM\pN_]+')", [text]).fetchone()[0])
     if not words & {w for name, _, _ in NAMES for w in name.split()}:
@@ -159,12 +188,17 @@ def chat_rows() -> dict:
 def mail_rows() -> dict:
     sender, subject, body = MAIL
     return {
-        "conversation_id": ["t1", "t1"], "message_id": ["<m1@x>", "<m2@x>"],
+        "conversation_id": ["t1", "t1"],
+        "message_id": ["<m1@x>", "<m2@x>"],
         "timestamp_ms": [1_700_000_000_000, 1_700_000_600_000],
-        "sender": [sender, "robin.vale@gmail.com"], "direction": ["inbound", "outbound"],
+        "sender": [sender, "robin.vale@gmail.com"],
+        "direction": ["inbound", "outbound"],
         "participants": [[sender, "robin.vale@gmail.com"]] * 2,
-        "subject": [subject, "Re: " + subject], "body_raw": [body, "thanks!! x"], "body_text": [body, "thanks!! x"],
-        "reply_to_message_id": [None, "<m1@x>"], "content_type": ["email", "email"],
+        "subject": [subject, "Re: " + subject],
+        "body_raw": [body, "thanks!! x"],
+        "body_text": [body, "thanks!! x"],
+        "reply_to_message_id": [None, "<m1@x>"],
+        "content_type": ["email", "email"],
         "source_ref": ["mbox:0", "mbox:100"],
     }
 
@@ -205,30 +239,51 @@ def built(tmp_path_factory):
 @pytest.mark.slow
 def test_build_passes_with_names_replaced_in_texts(built):
     assert built.ok, built.line
-    texts = [t for (t,) in query(built.warehouse, "select body_text from messages where platform = 'whatsapp' "
-                                                  "order by timestamp_ms")]
+    texts = [
+        t
+        for (t,) in query(
+            built.warehouse, "select body_text from messages where platform = 'whatsapp' order by timestamp_ms"
+        )
+    ]
     assert texts == [e.format_map(built.pseudonyms) for e in EXPECTED]
-    raw = [t for (t,) in query(built.warehouse, "select body_raw from messages where platform = 'whatsapp' "
-                                                "order by timestamp_ms")]
+    raw = [
+        t
+        for (t,) in query(
+            built.warehouse, "select body_raw from messages where platform = 'whatsapp' order by timestamp_ms"
+        )
+    ]
     assert raw == texts
 
 
 @pytest.mark.slow
 def test_names_known_from_chats_are_replaced_in_mail_subjects_and_signatures(built):
     sam = built.pseudonyms["sam okafor"]
-    rows = query(built.warehouse, "select subject, subject_norm, body_text, body_raw from messages "
-                                  "where platform = 'gmail' order by timestamp_ms")
-    assert rows[0] == (f"Chat with {sam}", f"chat with {sam.lower()}", f"Dear Robin,\n\nsee you soon.\n\nKind regards,\n{sam}",
-                       f"Dear Robin,\n\nsee you soon.\n\nKind regards,\n{sam}")
+    rows = query(
+        built.warehouse,
+        "select subject, subject_norm, body_text, body_raw from messages "
+        "where platform = 'gmail' order by timestamp_ms",
+    )
+    assert rows[0] == (
+        f"Chat with {sam}",
+        f"chat with {sam.lower()}",
+        f"Dear Robin,\n\nsee you soon.\n\nKind regards,\n{sam}",
+        f"Dear Robin,\n\nsee you soon.\n\nKind regards,\n{sam}",
+    )
     assert rows[1][0] == f"Re: Chat with {sam}"
-    (incoming,) = query(built.warehouse, "select messages[2].content from training_examples where platform = 'gmail'")[0]
+    (incoming,) = query(built.warehouse, "select messages[2].content from training_examples where platform = 'gmail'")[
+        0
+    ]
     assert incoming.startswith(f"Subject: Chat with {sam}\n\n") and "Sam" not in incoming and "Okafor" not in incoming
 
 
 @pytest.mark.slow
 def test_no_full_name_of_anyone_else_reaches_training(built):
-    texts = [t for (t,) in query(built.warehouse, "select m.content from (select unnest(messages) as m "
-                                                  "from training_examples)")]
+    texts = [
+        t
+        for (t,) in query(
+            built.warehouse, "select m.content from (select unnest(messages) as m from training_examples)"
+        )
+    ]
     assert texts
     for name in ["Sam Okafor", "Mark Jones", "Alex Chen", "Alex Morgan", "Okafor", "Jones"]:
         assert not [t for t in texts if name.lower() in t.lower()], name

@@ -1,5 +1,6 @@
 """`ai-me purge`: what each flag deletes, the summary it prints, refusal without --yes, links never
 followed, --keep-adapter, and --rotate-key. Runs on a hand-built warehouse (no pipeline run)."""
+
 import json
 import os
 from pathlib import Path
@@ -7,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ingest.cli import main
-from ingest.transform.pseudonyms import KEY_BYTES, key_path, keyed_hash, load_or_create_key
 from ingest.manage.purge import human
+from ingest.transform.pseudonyms import KEY_BYTES, key_path, keyed_hash, load_or_create_key
 
 RUN = "tiny-cpu"
 BASE = "base/tiny-cpu-0123abcd"
@@ -47,14 +48,30 @@ def wh(tmp_path, monkeypatch):
     for rel, size in LAYOUT.items():
         _write(root / rel, size)
     run = root / "models" / RUN
-    adapter_files = ["adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "tokenizer_config.json",
-                     "chat_template.jinja", "run.json", "config.yaml", "README.md", "metrics.json"]
+    adapter_files = [
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "run.json",
+        "config.yaml",
+        "README.md",
+        "metrics.json",
+    ]
     for name in adapter_files:
         _write(run / name, 11)
     (run / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": f"models/{BASE}"}))
-    for name in ("training_args.bin", "train_log.jsonl", "loss_curve.png", "eval/report.html",
-                 "eval/metrics.json", "checkpoints/checkpoint-3/adapter_model.safetensors",
-                 "checkpoints/checkpoint-3/trainer_state.json", "merged/model.safetensors"):
+    for name in (
+        "training_args.bin",
+        "train_log.jsonl",
+        "loss_curve.png",
+        "eval/report.html",
+        "eval/metrics.json",
+        "checkpoints/checkpoint-3/adapter_model.safetensors",
+        "checkpoints/checkpoint-3/trainer_state.json",
+        "merged/model.safetensors",
+    ):
         _write(run / name, 13)
     _write(root / "models" / BASE / "model.safetensors", 17)
     _write(root / "models/base/tiny-cpu-old/model.safetensors", 19)
@@ -88,8 +105,14 @@ def test_raw_deletes_landed_exports_and_rejects_only(wh, capsys):
 def test_warehouse_deletes_database_caches_and_history_but_keeps_dagster_config(wh, capsys):
     assert main(["purge", "--warehouse", "--yes"]) == 0
     left = _files(wh)
-    for gone in ("ai_me.duckdb", "ai_me.duckdb.wal", "enrich/text_lang/part-1.parquet", "dbt/logs/dbt.log",
-                 "dbt/target/run_results.json", ".dagster/history/runs.db"):
+    for gone in (
+        "ai_me.duckdb",
+        "ai_me.duckdb.wal",
+        "enrich/text_lang/part-1.parquet",
+        "dbt/logs/dbt.log",
+        "dbt/target/run_results.json",
+        ".dagster/history/runs.db",
+    ):
         assert gone not in left, gone
     assert ".dagster/dagster.yaml" in left and "raw/whatsapp/a.parquet" in left and "datasets/train.parquet" in left
     out = capsys.readouterr().out
@@ -114,9 +137,20 @@ def test_all_with_keep_adapter_keeps_what_loads_the_adapter(wh):
     assert main(["purge", "--all", "--keep-adapter", "--yes"]) == 0
     models = {f for f in _files(wh) if f.startswith("models/")}
     run = f"models/{RUN}/"
-    assert models == {run + n for n in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json",
-                                        "tokenizer_config.json", "chat_template.jinja", "run.json", "config.yaml",
-                                        "README.md", "metrics.json")} | {f"models/{BASE}/model.safetensors"}
+    assert models == {
+        run + n
+        for n in (
+            "adapter_model.safetensors",
+            "adapter_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "chat_template.jinja",
+            "run.json",
+            "config.yaml",
+            "README.md",
+            "metrics.json",
+        )
+    } | {f"models/{BASE}/model.safetensors"}
     assert not (wh / "raw").exists() and not (wh / "datasets").exists() and not (wh / "ai_me.duckdb").exists()
 
 
@@ -236,8 +270,9 @@ def test_an_ingest_waits_for_a_purge_to_finish(wh, tmp_path):
     chat = tmp_path / "chat.txt"
     chat.write_text("12/01/2024, 10:00 - Alex: hi\n12/01/2024, 10:01 - Robin: hello\n")
     done = threading.Event()
-    ingest = threading.Thread(target=lambda: done.set() if main(
-        ["ingest", "whatsapp", str(chat), "--warehouse", str(wh)]) == 0 else None)
+    ingest = threading.Thread(
+        target=lambda: done.set() if main(["ingest", "whatsapp", str(chat), "--warehouse", str(wh)]) == 0 else None
+    )
     with warehouse_lock(wh, exclusive=True):  # what purge holds while it deletes
         ingest.start()
         time.sleep(1.0)

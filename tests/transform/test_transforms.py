@@ -4,6 +4,7 @@ export, redaction, pseudonyms, the language step and the config that reaches dbt
 One sample warehouse is built once for the module (`built`); `rebuilt` copies its raw data, keys
 and language cache and builds again with other settings. The other tests run no dbt.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,23 +21,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.transform import language
 from ingest.core.config import Config, ConfigError, DatasetConfig, MeConfig, load_config
+from ingest.core.platforms import PLATFORMS
+from ingest.transform import language
+from ingest.transform.build import build
 from ingest.transform.datasets import SPLITS
+from ingest.transform.dbt_runner import ME_ENV, dbt_args, dbt_command, dbt_env, dbt_vars, duckdb_timezone, me_vars
 from ingest.transform.language import detect_languages, enrich_languages
 from ingest.transform.pseudonyms import key_path, keyed_hash, load_or_create_key
-from ingest.core.platforms import PLATFORMS
-from ingest.transform.build import build
-from ingest.transform.dbt_runner import ME_ENV, dbt_args, dbt_command, dbt_env, dbt_vars, duckdb_timezone, me_vars
-from training.prompt import system_prompt
 from tests.support.paths import REPO
+from training.prompt import system_prompt
 
 SAMPLE_MESSAGES = 1500
 CONTRACT_COLUMNS = {"messages", "example_id", "platform", "conversation_id", "session_id", "split"}
 
 # The identifier checks of dbt_project/tests/assert_no_identifiers_in_training_data.sql.
-LEFTOVER_PATTERNS = (r"[^\s@]+@[^\s@]+\.\pL{2,}", r"(?i)(https?://|www\.)\S", r"\+\d[\d\s().-]{5,}\d",
-                     r"\b\d{3}[\s.-]?\d{3}[\s.-]?\d{4}\b")
+LEFTOVER_PATTERNS = (
+    r"[^\s@]+@[^\s@]+\.\pL{2,}",
+    r"(?i)(https?://|www\.)\S",
+    r"\+\d[\d\s().-]{5,}\d",
+    r"\b\d{3}[\s.-]?\d{3}[\s.-]?\d{4}\b",
+)
 
 PLACEHOLDERS = ("[EMAIL]", "[URL]", "[PHONE]", "[CARD]", "[IBAN]", "[IP]")
 
@@ -80,18 +85,19 @@ def rebuilt(built, tmp_path_factory):
         built.cfg,
         filters=dataclasses.replace(built.cfg.filters, languages=("de",)),
         split=dataclasses.replace(built.cfg.split, strategy="conversation", val_fraction=0.2, test_fraction=0.2),
-        dataset=dataclasses.replace(built.cfg.dataset, context_turns=2))
+        dataset=dataclasses.replace(built.cfg.dataset, context_turns=2),
+    )
     report = build(cfg, warehouse)
     ok, line = report.ok, report.line
     return SimpleNamespace(cfg=cfg, warehouse=warehouse, ok=ok, line=line)
 
 
 def dataset_rows(warehouse: Path) -> list[dict]:
-    return [row for split in SPLITS
-            for row in pq.read_table(warehouse / "datasets" / f"{split}.parquet").to_pylist()]
+    return [row for split in SPLITS for row in pq.read_table(warehouse / "datasets" / f"{split}.parquet").to_pylist()]
 
 
 # --- the build on the sample exports -------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_build_passes_and_exports_the_datasets(built):
@@ -148,9 +154,12 @@ def test_sessions_and_reply_texts_never_straddle_splits(built):
 def test_time_split_puts_the_newest_sessions_in_test(built):
     """Sessions go whole, in the order of their first reply: every val session starts after every
     train session, every test session after every val session (on each platform)."""
-    rows = query(built.warehouse, "select platform, split, min(first_ms), max(first_ms) from "
-                                  "(select platform, split, session_id, min(target_ms) as first_ms "
-                                  " from training_examples group by all) group by all")
+    rows = query(
+        built.warehouse,
+        "select platform, split, min(first_ms), max(first_ms) from "
+        "(select platform, split, session_id, min(target_ms) as first_ms "
+        " from training_examples group by all) group by all",
+    )
     spans = {(p, s): (lo, hi) for p, s, lo, hi in rows}
     for platform in PLATFORMS:
         assert spans[(platform, "train")][1] <= spans[(platform, "val")][0]
@@ -171,18 +180,27 @@ def test_no_planted_identifier_or_contact_name_reaches_training(built):
     prompts_and_ids = [row["messages"][0]["content"] for row in rows] + [row["conversation_id"] for row in rows]
     names = [p.name for p in PEOPLE.values()] + [p.name.lower().replace(" ", "") for p in PEOPLE.values()]
     assert not [n for n in names if any(n in t for t in prompts_and_ids)]
-    words = [set(duckdb.execute(r"select regexp_extract_all(lower(?), '[\pL\pM\pN_]+')", [t]).fetchone()[0])
-             for t in texts]
+    words = [
+        set(duckdb.execute(r"select regexp_extract_all(lower(?), '[\pL\pM\pN_]+')", [t]).fetchone()[0]) for t in texts
+    ]
     written = [p.name.lower().split() for p in PEOPLE.values() if any(c.isalpha() for c in p.name)]
     assert {" ".join(n): sum(set(n) <= w for w in words) for n in written} == {" ".join(n): 0 for n in written}
-    placeholders = query(built.warehouse, "select count(*) filter (where body_text like '%[PHONE]%'), "
-                                          "count(*) filter (where body_text like '%[EMAIL]%') from messages")[0]
+    placeholders = query(
+        built.warehouse,
+        "select count(*) filter (where body_text like '%[PHONE]%'), "
+        "count(*) filter (where body_text like '%[EMAIL]%') from messages",
+    )[0]
     assert all(placeholders), placeholders  # the planted identifiers were there, and redacted
     # and the names were there: Alex Morgan signs work mail, Priya's chats are "Chat with Priya Shah"
-    alex, priya = (query(built.warehouse, f"select pseudonym from int_people__names where name = '{n}'")[0][0]
-                   for n in ("alex morgan", "priya shah"))
-    signed, chats = query(built.warehouse, f"select count(*) filter (where contains(body_text, chr(10) || '{alex}' || chr(10) || 'Senior Partner')), "
-                                           f"count(*) filter (where subject = 'Chat with {priya}') from messages")[0]
+    alex, priya = (
+        query(built.warehouse, f"select pseudonym from int_people__names where name = '{n}'")[0][0]
+        for n in ("alex morgan", "priya shah")
+    )
+    signed, chats = query(
+        built.warehouse,
+        f"select count(*) filter (where contains(body_text, chr(10) || '{alex}' || chr(10) || 'Senior Partner')), "
+        f"count(*) filter (where subject = 'Chat with {priya}') from messages",
+    )[0]
     assert signed and chats, (signed, chats)
 
 
@@ -208,21 +226,34 @@ def test_pseudonyms_come_from_the_warehouse_key(built):
 
 @pytest.mark.slow
 def test_no_message_text_in_dbt_output(built):
-    texts = [t for (t,) in query(built.warehouse, "select distinct body_text from int_messages__deduped "
-                                                  "where length(body_text) > 40 order by body_text limit 30")]
+    texts = [
+        t
+        for (t,) in query(
+            built.warehouse,
+            "select distinct body_text from int_messages__deduped "
+            "where length(body_text) > 40 order by body_text limit 30",
+        )
+    ]
     assert len(texts) == 30
-    outputs = [built.line] + [f.read_text(encoding="utf-8", errors="replace")
-                              for f in (built.warehouse / "dbt").rglob("*") if f.is_file()]
+    outputs = [built.line] + [
+        f.read_text(encoding="utf-8", errors="replace") for f in (built.warehouse / "dbt").rglob("*") if f.is_file()
+    ]
     assert not [t for t in texts if any(t in out for out in outputs)]
 
 
 @pytest.mark.slow
 def test_every_landed_message_is_counted_once(built):
     landed = dict(query(built.warehouse, "select platform, count(*) from int_messages__unioned group by all"))
-    counted = dict(query(built.warehouse, "select platform, sum(n) from filter_counts "
-                                          "where stage in ('dedup', 'quality') group by all"))
+    counted = dict(
+        query(
+            built.warehouse,
+            "select platform, sum(n) from filter_counts where stage in ('dedup', 'quality') group by all",
+        )
+    )
     assert landed == counted
-    reasons = {r for (r,) in query(built.warehouse, "select distinct reason from filter_counts where stage = 'quality'")}
+    reasons = {
+        r for (r,) in query(built.warehouse, "select distinct reason from filter_counts where stage = 'quality'")
+    }
     assert {"kept", "system", "reaction", "deleted", "media_only", "automated"} <= reasons
     kept = query(built.warehouse, "select sum(n) from filter_counts where reason = 'kept'")[0][0]
     assert kept == query(built.warehouse, "select count(*) from messages")[0][0]
@@ -233,10 +264,33 @@ def test_messages_mart_has_the_documented_columns(built):
     documented = [c["name"] for m in yaml_models("marts/_marts.yml") if m["name"] == "messages" for c in m["columns"]]
     columns = [name for name, *_ in query(built.warehouse, "describe messages")]
     assert columns == documented
-    assert {"conversation_id", "message_id", "timestamp_ms", "date_iso", "sender", "direction", "participants",
-            "body_raw", "body_text", "subject", "subject_norm", "reply_to_message_id", "account", "sender_domain",
-            "partner_id", "is_reply", "turn_role", "content_type", "lang", "char_len", "token_est", "has_emoji",
-            "thread_index", "thread_len", "platform"} <= set(columns)
+    assert {
+        "conversation_id",
+        "message_id",
+        "timestamp_ms",
+        "date_iso",
+        "sender",
+        "direction",
+        "participants",
+        "body_raw",
+        "body_text",
+        "subject",
+        "subject_norm",
+        "reply_to_message_id",
+        "account",
+        "sender_domain",
+        "partner_id",
+        "is_reply",
+        "turn_role",
+        "content_type",
+        "lang",
+        "char_len",
+        "token_est",
+        "has_emoji",
+        "thread_index",
+        "thread_len",
+        "platform",
+    } <= set(columns)
 
 
 def yaml_models(relative: str) -> list[dict]:
@@ -247,8 +301,11 @@ def yaml_models(relative: str) -> list[dict]:
 
 @pytest.mark.slow
 def test_analysis_marts_describe_my_writing(built):
-    months = query(built.warehouse, "select platform, my_messages, my_words_per_message, my_emoji_rate, "
-                                    "my_reply_latency_median_minutes, my_vocabulary_size from writing_patterns_monthly")
+    months = query(
+        built.warehouse,
+        "select platform, my_messages, my_words_per_message, my_emoji_rate, "
+        "my_reply_latency_median_minutes, my_vocabulary_size from writing_patterns_monthly",
+    )
     assert {m[0] for m in months} == set(PLATFORMS)
     assert all(0 <= rate <= 1 for *_, rate, _, _ in months if rate is not None)
     top = query(built.warehouse, "select word from my_top_words order by rank limit 20")
@@ -270,6 +327,7 @@ def test_analysis_queries_in_the_docs_run(built):
 
 
 # --- a second build: other settings, same data ----------------------------------------------------
+
 
 @pytest.mark.slow
 def test_rebuild_reuses_the_language_cache(rebuilt):
@@ -299,6 +357,7 @@ def test_conversation_split_and_shorter_context(rebuilt):
 
 # --- redaction, rendered from the dbt macro and run in DuckDB -------------------------------------
 
+
 @pytest.fixture(scope="module")
 def redact():
     macros = jinja2.Environment().from_string((REPO / "dbt_project" / "macros" / "redact.sql").read_text())
@@ -307,23 +366,26 @@ def redact():
     return lambda text: con.execute(sql, [text]).fetchone()[0]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("mail me at robin.vale@gmail.com!", "mail me at [EMAIL]!"),
-    ("zoë.núñez@correo.es", "[EMAIL]"),
-    ("see https://example.com/a?b=1, or www.example.org", "see [URL], or [URL]"),
-    ("it's on valeworks.co.uk/portfolio", "it's on [URL]"),
-    ("card 4111 1111 1111 1111 exp 12/26", "card [CARD] exp 12/26"),
-    ("card 5500-0000-0000-0004", "card [CARD]"),
-    ("not a card 4111 1111 1111 1112", "not a card 4111 1111 1111 1112"),
-    ("iban GB82 WEST 1234 5698 7654 32 ok", "iban [IBAN] ok"),
-    ("DE89370400440532013000", "[IBAN]"),
-    ("host 10.0.0.254 and 2001:db8:85a3::8a2e:370:7334", "host [IP] and [IP]"),
-    ("call +44 7700 900456 or +1 (415) 555-0134", "call [PHONE] or [PHONE]"),
-    ("ring 07700 900456, 020 7946 0958 or 415.555.0134", "ring [PHONE], [PHONE] or [PHONE]"),
-    ("ჩემი ნომერი: +995 555 12 34 56", "ჩემი ნომერი: [PHONE]"),
-    ("meet 10:30 on 01.02.2023 for 2-3 hours, £12.50", "meet 10:30 on 01.02.2023 for 2-3 hours, £12.50"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("mail me at robin.vale@gmail.com!", "mail me at [EMAIL]!"),
+        ("zoë.núñez@correo.es", "[EMAIL]"),
+        ("see https://example.com/a?b=1, or www.example.org", "see [URL], or [URL]"),
+        ("it's on valeworks.co.uk/portfolio", "it's on [URL]"),
+        ("card 4111 1111 1111 1111 exp 12/26", "card [CARD] exp 12/26"),
+        ("card 5500-0000-0000-0004", "card [CARD]"),
+        ("not a card 4111 1111 1111 1112", "not a card 4111 1111 1111 1112"),
+        ("iban GB82 WEST 1234 5698 7654 32 ok", "iban [IBAN] ok"),
+        ("DE89370400440532013000", "[IBAN]"),
+        ("host 10.0.0.254 and 2001:db8:85a3::8a2e:370:7334", "host [IP] and [IP]"),
+        ("call +44 7700 900456 or +1 (415) 555-0134", "call [PHONE] or [PHONE]"),
+        ("ring 07700 900456, 020 7946 0958 or 415.555.0134", "ring [PHONE], [PHONE] or [PHONE]"),
+        ("ჩემი ნომერი: +995 555 12 34 56", "ჩემი ნომერი: [PHONE]"),
+        ("meet 10:30 on 01.02.2023 for 2-3 hours, £12.50", "meet 10:30 on 01.02.2023 for 2-3 hours, £12.50"),
+        ("", ""),
+    ],
+)
 def test_redaction_golden(redact, text, expected):
     assert redact(text) == expected
 
@@ -337,24 +399,41 @@ def luhn_complete(digits: str) -> str:
 
 
 words = st.lists(st.from_regex(r"[a-zA-Z]{1,8}", fullmatch=True), min_size=0, max_size=4).map(" ".join)
-emails = st.builds("{}@{}.{}".format, st.from_regex(r"[a-z0-9]([a-z0-9._+-]{0,10}[a-z0-9])?", fullmatch=True),
-                   st.from_regex(r"[a-z0-9]{1,10}(-[a-z0-9]{1,5})?", fullmatch=True), st.from_regex(r"[a-z]{2,6}", fullmatch=True))
-urls = st.builds("{}{}.{}{}".format, st.sampled_from(["https://", "http://", "www.", "HTTPS://WWW."]),
-                 st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True), st.sampled_from(["com", "org", "example", "io"]),
-                 st.from_regex(r"(/[A-Za-z0-9_?=&.-]{0,12}){0,3}", fullmatch=True))
-phones = st.builds(lambda cc, groups, sep: f"+{cc}{sep}" + sep.join(groups),
-                   st.from_regex(r"[1-9][0-9]{0,2}", fullmatch=True),
-                   st.lists(st.from_regex(r"[0-9]{2,4}", fullmatch=True), min_size=3, max_size=4),
-                   st.sampled_from([" ", "-", ".", ""]))
-us_phones = st.builds("({}) {}-{}".format, st.from_regex(r"[2-9][0-9][0-9]", fullmatch=True),
-                      st.from_regex(r"[0-9]{3}", fullmatch=True), st.from_regex(r"[0-9]{4}", fullmatch=True))
-cards = st.builds(lambda prefix, body, sep: sep.join(groups_of_four(luhn_complete(prefix + body))),
-                  st.sampled_from(["4", "51", "37", "6011"]), st.from_regex(r"[0-9]{11}", fullmatch=True),
-                  st.sampled_from([" ", "-", ""]))
+emails = st.builds(
+    "{}@{}.{}".format,
+    st.from_regex(r"[a-z0-9]([a-z0-9._+-]{0,10}[a-z0-9])?", fullmatch=True),
+    st.from_regex(r"[a-z0-9]{1,10}(-[a-z0-9]{1,5})?", fullmatch=True),
+    st.from_regex(r"[a-z]{2,6}", fullmatch=True),
+)
+urls = st.builds(
+    "{}{}.{}{}".format,
+    st.sampled_from(["https://", "http://", "www.", "HTTPS://WWW."]),
+    st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True),
+    st.sampled_from(["com", "org", "example", "io"]),
+    st.from_regex(r"(/[A-Za-z0-9_?=&.-]{0,12}){0,3}", fullmatch=True),
+)
+phones = st.builds(
+    lambda cc, groups, sep: f"+{cc}{sep}" + sep.join(groups),
+    st.from_regex(r"[1-9][0-9]{0,2}", fullmatch=True),
+    st.lists(st.from_regex(r"[0-9]{2,4}", fullmatch=True), min_size=3, max_size=4),
+    st.sampled_from([" ", "-", ".", ""]),
+)
+us_phones = st.builds(
+    "({}) {}-{}".format,
+    st.from_regex(r"[2-9][0-9][0-9]", fullmatch=True),
+    st.from_regex(r"[0-9]{3}", fullmatch=True),
+    st.from_regex(r"[0-9]{4}", fullmatch=True),
+)
+cards = st.builds(
+    lambda prefix, body, sep: sep.join(groups_of_four(luhn_complete(prefix + body))),
+    st.sampled_from(["4", "51", "37", "6011"]),
+    st.from_regex(r"[0-9]{11}", fullmatch=True),
+    st.sampled_from([" ", "-", ""]),
+)
 
 
 def groups_of_four(digits: str) -> list[str]:
-    return [digits[i:i + 4] for i in range(0, len(digits), 4)]
+    return [digits[i : i + 4] for i in range(0, len(digits), 4)]
 
 
 @settings(max_examples=150, deadline=None)
@@ -419,10 +498,18 @@ def test_language_cache_detects_each_text_once(tmp_path):
     warehouse = tmp_path / "warehouse"
     (warehouse / "raw" / "whatsapp").mkdir(parents=True)
     texts = ["Ich komme morgen nach der Arbeit vorbei", "see you tomorrow at the station then", "ok", None]
-    rows = {"conversation_id": ["c"] * 4, "message_id": [f"m{i}" for i in range(4)],
-            "timestamp_ms": list(range(4)), "sender": ["Sam"] * 4, "direction": ["inbound"] * 4,
-            "participants": [["Sam", "Robin"]] * 4, "body_raw": texts, "body_text": texts,
-            "content_type": ["text"] * 3 + ["photo"], "source_ref": [f"chat.txt:{i}" for i in range(4)]}
+    rows = {
+        "conversation_id": ["c"] * 4,
+        "message_id": [f"m{i}" for i in range(4)],
+        "timestamp_ms": list(range(4)),
+        "sender": ["Sam"] * 4,
+        "direction": ["inbound"] * 4,
+        "participants": [["Sam", "Robin"]] * 4,
+        "body_raw": texts,
+        "body_text": texts,
+        "content_type": ["text"] * 3 + ["photo"],
+        "source_ref": [f"chat.txt:{i}" for i in range(4)],
+    }
     pq.write_table(to_raw_table(rows, "whatsapp", "e1"), warehouse / "raw" / "whatsapp" / "e1.parquet")
     stale = language.cache_dir(warehouse) / "old-detector-1.parquet"
     stale.parent.mkdir(parents=True)
@@ -447,11 +534,15 @@ def test_no_raw_data_means_nothing_to_detect(tmp_path):
 
 # --- config -> dbt vars ---------------------------------------------------------------------------
 
+
 def test_dbt_vars_carry_the_config(tmp_path):
     path = tmp_path / "ai_me.toml"
-    path.write_text('[me]\nnames = ["Robin Vale", "robin.vale_"]\n[filters]\nlanguages = ["en", "de"]\nmin_chars = 3\n'
-                    '[split]\nstrategy = "conversation"\n[dataset]\ncontext_turns = 4\nsession_gap_hours = 2\n'
-                    '[ingest]\ntimezone = "+02:00"\n', encoding="utf-8")
+    path.write_text(
+        '[me]\nnames = ["Robin Vale", "robin.vale_"]\n[filters]\nlanguages = ["en", "de"]\nmin_chars = 3\n'
+        '[split]\nstrategy = "conversation"\n[dataset]\ncontext_turns = 4\nsession_gap_hours = 2\n'
+        '[ingest]\ntimezone = "+02:00"\n',
+        encoding="utf-8",
+    )
     found = dbt_vars(load_config(path))
     me = me_vars(load_config(path))
     assert me["me_name"] == "Robin Vale" and {"robin vale", "robin.vale_"} <= set(me["me_names"])
@@ -489,16 +580,20 @@ def test_my_names_travel_in_the_environment_never_on_the_command_line(tmp_path):
     assert json.loads(env[ME_ENV]) == me_vars(cfg) and me_vars(cfg)["me_name"] == "Robin Vale"
     assert ME_ENV not in dbt_env(tmp_path)
     macro = (REPO / "dbt_project" / "macros" / "me.sql").read_text()
-    assert ME_ENV in macro and not [m for m in ("me_name", "me_names") if m in yaml_load(
-        REPO / "dbt_project" / "dbt_project.yml")["vars"]]
+    assert ME_ENV in macro and not [
+        m for m in ("me_name", "me_names") if m in yaml_load(REPO / "dbt_project" / "dbt_project.yml")["vars"]
+    ]
 
 
-@pytest.mark.parametrize("key, field, value", [
-    ("dataset.system_prompt", "system_prompt", "You are {me} {{ run_query('drop table messages') }}"),
-    ("dataset.system_prompt", "system_prompt", "You are {me} {% do run_query('select 1') %}"),
-    ("dataset.system_prompt", "system_prompt", "You are {me} {# hidden #}"),
-    ("filters.languages", "languages", ("en", "{{ 1 }}")),
-])
+@pytest.mark.parametrize(
+    "key, field, value",
+    [
+        ("dataset.system_prompt", "system_prompt", "You are {me} {{ run_query('drop table messages') }}"),
+        ("dataset.system_prompt", "system_prompt", "You are {me} {% do run_query('select 1') %}"),
+        ("dataset.system_prompt", "system_prompt", "You are {me} {# hidden #}"),
+        ("filters.languages", "languages", ("en", "{{ 1 }}")),
+    ],
+)
 def test_template_syntax_in_a_dbt_var_is_a_config_error(key, field, value, tmp_path):
     """dbt renders string vars as Jinja: template syntax would run, so it never reaches dbt."""
     section = "filters" if field == "languages" else "dataset"
@@ -510,8 +605,17 @@ def test_template_syntax_in_a_dbt_var_is_a_config_error(key, field, value, tmp_p
     assert not (tmp_path / "dbt").exists()  # refused before the language step and dbt
 
 
-@pytest.mark.parametrize("zone, expected", [("Europe/London", "Europe/London"), ("UTC", "UTC"), ("+02:00", "Etc/GMT-2"),
-                                            ("UTC-5", "Etc/GMT+5"), ("+05:30", "UTC"), ("+00:00", "UTC")])
+@pytest.mark.parametrize(
+    "zone, expected",
+    [
+        ("Europe/London", "Europe/London"),
+        ("UTC", "UTC"),
+        ("+02:00", "Etc/GMT-2"),
+        ("UTC-5", "Etc/GMT+5"),
+        ("+05:30", "UTC"),
+        ("+00:00", "UTC"),
+    ],
+)
 def test_duckdb_timezone(zone, expected):
     assert duckdb_timezone(zone) == expected
 
@@ -521,12 +625,13 @@ def test_system_prompt_template_placeholders_are_checked(tmp_path):
     path.write_text('[dataset]\nsystem_prompt = "You are {me} talking to {friend}"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="dataset.system_prompt"):
         load_config(path)
-    path.write_text('[dataset]\ncontext_turns = 0\n', encoding="utf-8")
+    path.write_text("[dataset]\ncontext_turns = 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="dataset.context_turns"):
         load_config(path)
 
 
 # --- the pseudonym key ----------------------------------------------------------------------------
+
 
 def test_key_is_created_once_private_and_checked(tmp_path):
     key = load_or_create_key(tmp_path)
@@ -548,4 +653,3 @@ def test_plugin_registers_the_keyed_hash(tmp_path, monkeypatch):
     plugin.configure_connection(con)
     found = con.execute("select ai_me_keyed_hash('person:sam'), ai_me_keyed_hash(null)").fetchone()
     assert found == (keyed_hash(load_or_create_key(tmp_path), "person:sam"), None)
-

@@ -4,6 +4,7 @@ as JSON, which `score` turns into accuracy with a confidence interval (0.5 = can
 
 The answer key stays in a separate file next to the page, so the page itself gives nothing away.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,16 +37,21 @@ def write_blind(out_dir: Path, pairs: list[tuple[list[dict], str, str]]) -> tupl
     for number, ((context, real, generated), real_first) in enumerate(zip(pairs, order), start=1):
         options = (real, generated) if real_first else (generated, real)
         key[str(number)] = "A" if real_first else "B"
-        turns = "".join(f"<p><b>{escape(m['role'])}:</b> {escape(m['content'])}</p>"
-                        for m in context[-3:] if m["role"] != "system")
-        choices = "".join(f"<label><input type='radio' name='{number}' value='{letter}'> {letter}: {escape(text)}"
-                          "</label><br>" for letter, text in zip("AB", options))
+        turns = "".join(
+            f"<p><b>{escape(m['role'])}:</b> {escape(m['content'])}</p>" for m in context[-3:] if m["role"] != "system"
+        )
+        choices = "".join(
+            f"<label><input type='radio' name='{number}' value='{letter}'> {letter}: {escape(text)}</label><br>"
+            for letter, text in zip("AB", options)
+        )
         blocks.append(f"<div><h3>Pair {number}</h3>{turns}<p>Which reply is the real one?</p>{choices}</div>")
     out_dir.mkdir(parents=True, exist_ok=True)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>ai-me blind test</title>{_SCRIPT}</head>"
-            f"<body data-blind='{blind_id}'><h1>Blind test</h1><p>For each context, pick the reply you think "
-            "was really written. Then save your choices and run <code>ai-me evaluate --score FILE</code>.</p>"
-            f"{''.join(blocks)}<button onclick='save()'>Save choices</button></body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>ai-me blind test</title>{_SCRIPT}</head>"
+        f"<body data-blind='{blind_id}'><h1>Blind test</h1><p>For each context, pick the reply you think "
+        "was really written. Then save your choices and run <code>ai-me evaluate --score FILE</code>.</p>"
+        f"{''.join(blocks)}<button onclick='save()'>Save choices</button></body></html>"
+    )
     (out_dir / PAGE).write_text(page, encoding="utf-8")
     (out_dir / KEY).write_text(json.dumps({"blind_id": blind_id, "real": key}, indent=1))
     return out_dir / PAGE, out_dir / KEY
@@ -68,8 +74,13 @@ def score(choices_file: Path, key_file: Path) -> dict:
     correct = sum(v == key["real"][k] for k, v in answered.items())
     n = len(answered)
     low, high = wilson(correct, n)
-    return {"pairs": len(key["real"]), "answered": n, "correct": correct,
-            "accuracy": correct / n if n else None, "ci": [low, high]}
+    return {
+        "pairs": len(key["real"]),
+        "answered": n,
+        "correct": correct,
+        "accuracy": correct / n if n else None,
+        "ci": [low, high],
+    }
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:

@@ -2,6 +2,7 @@
 (the assistant tokens the training loss covers: the reply and its end-of-turn token), computed in
 the same pass that generates the model's own reply; and bootstrap confidence intervals for
 token-weighted means."""
+
 from __future__ import annotations
 
 import copy
@@ -16,14 +17,22 @@ from training.inference import GENERATION_BATCH, generate
 
 @dataclass
 class Scored:
-    nll: float       # summed over the real reply's tokens (nats)
-    tokens: int      # the real reply's tokens: the reply and its end-of-turn token
-    reply: str       # the model's own reply to the same context
+    nll: float  # summed over the real reply's tokens (nats)
+    tokens: int  # the real reply's tokens: the reply and its end-of-turn token
+    reply: str  # the model's own reply to the same context
 
 
-def likelihood_and_replies(model, tokenizer, end_of_turn: str, conversations: list[list[dict]],
-                           max_new_tokens: int, seed: int = 0, temperature: float = 0.8, top_p: float = 0.95,
-                           batch_size: int = GENERATION_BATCH) -> list[Scored]:
+def likelihood_and_replies(
+    model,
+    tokenizer,
+    end_of_turn: str,
+    conversations: list[list[dict]],
+    max_new_tokens: int,
+    seed: int = 0,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    batch_size: int = GENERATION_BATCH,
+) -> list[Scored]:
     """For each conversation (context turns, then the real reply): the real reply's NLL and the
     model's own reply, from one forward pass over the context.
 
@@ -39,26 +48,40 @@ def likelihood_and_replies(model, tokenizer, end_of_turn: str, conversations: li
     pad = end if tokenizer.pad_token_id is None else tokenizer.pad_token_id
     results: list[Scored | None] = [None] * len(rows)
     for number, start in enumerate(range(0, len(order), batch_size)):
-        batch = [rows[i] for i in order[start:start + batch_size]]
+        batch = [rows[i] for i in order[start : start + batch_size]]
         width = max(prompt_len for _, prompt_len, _ in batch)
         prompts = torch.tensor([[pad] * (width - n) + ids[:n] for ids, n, _ in batch], device=model.device)
         mask = torch.tensor([[0] * (width - n) + [1] * n for _, n, _ in batch], device=model.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate numbers left-padded rows
-        tails = [ids[n - 1:] for ids, n, _ in batch]    # the context's last token, then the real reply
+        tails = [ids[n - 1 :] for ids, n, _ in batch]  # the context's last token, then the real reply
         tail_width = max(len(t) for t in tails)
         tail_ids = torch.tensor([t + [pad] * (tail_width - len(t)) for t in tails], device=model.device)
         tail_mask = torch.tensor([[1] * len(t) + [0] * (tail_width - len(t)) for t in tails], device=model.device)
         with torch.no_grad():
-            cache = causal_lm.base_model(input_ids=prompts[:, :-1], attention_mask=mask[:, :-1],
-                                         position_ids=positions[:, :-1], use_cache=True).cache
+            cache = causal_lm.base_model(
+                input_ids=prompts[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True
+            ).cache
             hidden = causal_lm.base_model(
-                input_ids=tail_ids, attention_mask=torch.cat([mask[:, :-1], tail_mask], dim=1),
+                input_ids=tail_ids,
+                attention_mask=torch.cat([mask[:, :-1], tail_mask], dim=1),
                 position_ids=positions[:, -1:] + torch.arange(tail_width, device=model.device),
-                cache=copy.deepcopy(cache), use_cache=True).last_hidden_state
+                cache=copy.deepcopy(cache),
+                use_cache=True,
+            ).last_hidden_state
             nlls = [_reply_nll(causal_lm, hidden[row], ids, n, scored) for row, (ids, n, scored) in enumerate(batch)]
-        output = generate(model, prompts, mask, end_id=end, pad_id=pad, max_new_tokens=max_new_tokens,
-                          temperature=temperature, top_p=top_p, seed=seed + number, cache=cache)
-        for row, i in enumerate(order[start:start + batch_size]):
+        output = generate(
+            model,
+            prompts,
+            mask,
+            end_id=end,
+            pad_id=pad,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed + number,
+            cache=cache,
+        )
+        for row, i in enumerate(order[start : start + batch_size]):
             reply = tokenizer.decode(output[row, width:], skip_special_tokens=True).strip()
             results[i] = Scored(nlls[row], len(batch[row][2]), reply)
     return results
@@ -70,7 +93,7 @@ def _tokens(tokenizer, messages: list[dict]) -> tuple[list[int], int, list[int]]
     prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=True, return_dict=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     ids, mask = full["input_ids"], full["assistant_masks"]
-    if ids[:len(prompt)] != prompt:
+    if ids[: len(prompt)] != prompt:
         raise ValueError("the chat template renders the prompt differently inside the full conversation")
     return ids, len(prompt), [i for i in range(len(prompt), len(ids)) if mask[i]]
 
@@ -90,8 +113,9 @@ def mean_nll(nll_sums: list[float], token_counts: list[int]) -> float:
     return sum(nll_sums) / total if total else math.nan
 
 
-def bootstrap_nll(nll_sums: list[float], token_counts: list[int], rounds: int = 1000, seed: int = 0,
-                  level: float = 0.95) -> tuple[float, float]:
+def bootstrap_nll(
+    nll_sums: list[float], token_counts: list[int], rounds: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of the token-weighted mean NLL, resampling whole examples."""
     sums, counts = np.asarray(nll_sums, dtype=float), np.asarray(token_counts, dtype=float)
     if len(sums) < 2:

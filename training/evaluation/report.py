@@ -1,6 +1,7 @@
 """The evaluation report: one self-contained HTML page (plots embedded as base64 PNG, no external
 resource) with the metrics, plots and example generations. Every piece of message text is
 escaped; the page stays on the user's machine next to the run."""
+
 from __future__ import annotations
 
 import base64
@@ -8,16 +9,31 @@ import io
 from html import escape
 from pathlib import Path
 
-from training.logs import plot_losses, read_log
 from training.evaluation.stylometry import words
+from training.logs import plot_losses, read_log
 from training.numbers import decimals
 
 SECTIONS = ("summary", "warnings", "likelihood", "stylometry", "delta", "authorship", "training", "examples")
 N_EXAMPLES_SHOWN = 12
-_HABITS = ("with_emoji", "with_exclamation", "with_question", "with_ellipsis", "without_punctuation",
-           "lowercase_start", "with_contraction")
-_STYLE_ROWS = ("chars", "words", "emoji_per_reply", *_HABITS, "type_token_ratio", "yules_k",
-               "function_word_distance", "char_trigram_distance")
+_HABITS = (
+    "with_emoji",
+    "with_exclamation",
+    "with_question",
+    "with_ellipsis",
+    "without_punctuation",
+    "lowercase_start",
+    "with_contraction",
+)
+_STYLE_ROWS = (
+    "chars",
+    "words",
+    "emoji_per_reply",
+    *_HABITS,
+    "type_token_ratio",
+    "yules_k",
+    "function_word_distance",
+    "char_trigram_distance",
+)
 _CSS = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th:first-child,td:first-child{text-align:left}.warn{background:#fff4d6;padding:.5em 1em;border-left:4px solid #e0a800}
@@ -26,26 +42,42 @@ th:first-child,td:first-child{text-align:left}.warn{background:#fff4d6;padding:.
 
 
 def render(metrics: dict, scored: list, run_dir: Path) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>ai-me evaluation: {escape(metrics['run'])}"
-             f"</title><style>{_CSS}</style></head><body>",
-             f"<h1>Style evaluation of run {escape(metrics['run'])}</h1>",
-             _summary(metrics), _warnings(metrics), _likelihood(metrics), _stylometry(metrics, scored),
-             _delta(metrics), _authorship(metrics), _training(run_dir), _examples(scored), "</body></html>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>ai-me evaluation: {escape(metrics['run'])}"
+        f"</title><style>{_CSS}</style></head><body>",
+        f"<h1>Style evaluation of run {escape(metrics['run'])}</h1>",
+        _summary(metrics),
+        _warnings(metrics),
+        _likelihood(metrics),
+        _stylometry(metrics, scored),
+        _delta(metrics),
+        _authorship(metrics),
+        _training(run_dir),
+        _examples(scored),
+        "</body></html>",
+    ]
     return "\n".join(parts)
 
 
 def _summary(m: dict) -> str:
-    rows = [("NLL per reply token (lower is better)", "nll", "nll_ci"),
-            ("Perplexity", "perplexity", "perplexity_ci"),
-            ("Burrows' Delta to your replies (lower is closer)", "burrows_delta", "burrows_delta_ci"),
-            ("AUC real vs generated (0.5 = indistinguishable)", "auc_real_vs_generated", None)]
-    body = "".join(f"<tr><td>{label}</td>" + "".join(f"<td>{decimals(m[k][key])}{_ci(m[k].get(ci))}</td>"
-                                                      for k in ("base", "tuned")) + "</tr>"
-                   for label, key, ci in rows)
-    return (f"<h2 id='summary'>Summary</h2><p>{m['n_examples']} held-out test examples "
-            f"({m['n_skipped_too_long']} too long to score), generation up to {m['max_new_tokens']} tokens, "
-            f"seed {m['seed']}; 95% bootstrap intervals in brackets.</p>"
-            f"<table><tr><th>metric</th><th>base</th><th>tuned</th></tr>{body}</table>")
+    rows = [
+        ("NLL per reply token (lower is better)", "nll", "nll_ci"),
+        ("Perplexity", "perplexity", "perplexity_ci"),
+        ("Burrows' Delta to your replies (lower is closer)", "burrows_delta", "burrows_delta_ci"),
+        ("AUC real vs generated (0.5 = indistinguishable)", "auc_real_vs_generated", None),
+    ]
+    body = "".join(
+        f"<tr><td>{label}</td>"
+        + "".join(f"<td>{decimals(m[k][key])}{_ci(m[k].get(ci))}</td>" for k in ("base", "tuned"))
+        + "</tr>"
+        for label, key, ci in rows
+    )
+    return (
+        f"<h2 id='summary'>Summary</h2><p>{m['n_examples']} held-out test examples "
+        f"({m['n_skipped_too_long']} too long to score), generation up to {m['max_new_tokens']} tokens, "
+        f"seed {m['seed']}; 95% bootstrap intervals in brackets.</p>"
+        f"<table><tr><th>metric</th><th>base</th><th>tuned</th></tr>{body}</table>"
+    )
 
 
 def _warnings(m: dict) -> str:
@@ -54,43 +86,63 @@ def _warnings(m: dict) -> str:
 
 
 def _likelihood(m: dict) -> str:
-    rows = "".join(f"<tr><td>{escape(p)}</td><td>{info['n_examples']}</td>"
-                   + "".join(f"<td>{decimals(m[k]['per_platform'][p]['nll'])}</td>"
-                             f"<td>{decimals(m[k]['per_platform'][p]['perplexity'])}</td>" for k in ("base", "tuned"))
-                   + "</tr>" for p, info in m["per_platform"].items())
-    return ("<h2 id='likelihood'>Likelihood of your real replies</h2>"
-            "<table><tr><th>platform</th><th>examples</th><th>base NLL</th><th>base perplexity</th>"
-            f"<th>tuned NLL</th><th>tuned perplexity</th></tr>{rows}</table>")
+    rows = "".join(
+        f"<tr><td>{escape(p)}</td><td>{info['n_examples']}</td>"
+        + "".join(
+            f"<td>{decimals(m[k]['per_platform'][p]['nll'])}</td>"
+            f"<td>{decimals(m[k]['per_platform'][p]['perplexity'])}</td>"
+            for k in ("base", "tuned")
+        )
+        + "</tr>"
+        for p, info in m["per_platform"].items()
+    )
+    return (
+        "<h2 id='likelihood'>Likelihood of your real replies</h2>"
+        "<table><tr><th>platform</th><th>examples</th><th>base NLL</th><th>base perplexity</th>"
+        f"<th>tuned NLL</th><th>tuned perplexity</th></tr>{rows}</table>"
+    )
 
 
 def _stylometry(m: dict, scored: list) -> str:
     sets = {"real": m["real"], "base": m["base"], "tuned": m["tuned"]}
-    rows = "".join(f"<tr><td>{key.replace('_', ' ')}</td>"
-                   + "".join(f"<td>{decimals(s['stylometry'][key])}</td>" for s in sets.values()) + "</tr>"
-                   for key in _STYLE_ROWS)
-    return ("<h2 id='stylometry'>Stylometry</h2><p>Rates are shares of replies; distances are total variation "
-            "between frequency profiles and the real replies' (0 = the same).</p>"
-            f"<table><tr><th>measure</th><th>real</th><th>base</th><th>tuned</th></tr>{rows}</table>"
-            + _img(_length_plot(scored)) + _img(_habit_plot(m)))
+    rows = "".join(
+        f"<tr><td>{key.replace('_', ' ')}</td>"
+        + "".join(f"<td>{decimals(s['stylometry'][key])}</td>" for s in sets.values())
+        + "</tr>"
+        for key in _STYLE_ROWS
+    )
+    return (
+        "<h2 id='stylometry'>Stylometry</h2><p>Rates are shares of replies; distances are total variation "
+        "between frequency profiles and the real replies' (0 = the same).</p>"
+        f"<table><tr><th>measure</th><th>real</th><th>base</th><th>tuned</th></tr>{rows}</table>"
+        + _img(_length_plot(scored))
+        + _img(_habit_plot(m))
+    )
 
 
 def _delta(m: dict) -> str:
-    per_platform = "".join(f"<tr><td>{escape(p)}</td>" + "".join(
-        f"<td>{decimals(m[k]['per_platform'][p]['burrows_delta'])}</td>" for k in ("base", "tuned")) + "</tr>"
-        for p in m["per_platform"])
-    return ("<h2 id='delta'>Burrows' Delta</h2><p>Mean absolute difference of z-scored frequencies of the "
-            "most frequent words and punctuation, generated replies against your real ones.</p>"
-            f"<table><tr><th>platform</th><th>base</th><th>tuned</th></tr>{per_platform}</table>"
-            + _img(delta_plot(m)))
+    per_platform = "".join(
+        f"<tr><td>{escape(p)}</td>"
+        + "".join(f"<td>{decimals(m[k]['per_platform'][p]['burrows_delta'])}</td>" for k in ("base", "tuned"))
+        + "</tr>"
+        for p in m["per_platform"]
+    )
+    return (
+        "<h2 id='delta'>Burrows' Delta</h2><p>Mean absolute difference of z-scored frequencies of the "
+        "most frequent words and punctuation, generated replies against your real ones.</p>"
+        f"<table><tr><th>platform</th><th>base</th><th>tuned</th></tr>{per_platform}</table>" + _img(delta_plot(m))
+    )
 
 
 def _authorship(m: dict) -> str:
     signal = m["style_signal"]
-    return ("<h2 id='authorship'>Authorship classifier</h2><p>A character n-gram logistic regression, "
-            "cross-validated, tries to tell your real replies from generated ones: an AUC near 0.5 means it "
-            f"cannot. Sanity check, your replies vs the messages they answer: AUC "
-            f"{decimals(signal['auc_me_vs_others'])} ({signal['n_me']} vs {signal['n_others']} messages)"
-            f"{'' if signal['sufficient'] else ': too little style signal'}.</p>" + _img(_roc_plot(m)))
+    return (
+        "<h2 id='authorship'>Authorship classifier</h2><p>A character n-gram logistic regression, "
+        "cross-validated, tries to tell your real replies from generated ones: an AUC near 0.5 means it "
+        f"cannot. Sanity check, your replies vs the messages they answer: AUC "
+        f"{decimals(signal['auc_me_vs_others'])} ({signal['n_me']} vs {signal['n_others']} messages)"
+        f"{'' if signal['sufficient'] else ': too little style signal'}.</p>" + _img(_roc_plot(m))
+    )
 
 
 def _training(run_dir: Path) -> str:
@@ -105,13 +157,24 @@ def _training(run_dir: Path) -> str:
 def _examples(scored: list) -> str:
     blocks = []
     for item in scored[:N_EXAMPLES_SHOWN]:
-        context = "".join(f"<p><span class='role'>{escape(msg['role'])}:</span> {escape(msg['content'])}</p>"
-                          for msg in item.context[-3:] if msg["role"] != "system")
-        replies = "".join(f"<p><span class='role'>{label}:</span> {escape(text)}</p>" for label, text in
-                          (("real", item.real), ("base", item.generated["base"]), ("tuned", item.generated["tuned"])))
+        context = "".join(
+            f"<p><span class='role'>{escape(msg['role'])}:</span> {escape(msg['content'])}</p>"
+            for msg in item.context[-3:]
+            if msg["role"] != "system"
+        )
+        replies = "".join(
+            f"<p><span class='role'>{label}:</span> {escape(text)}</p>"
+            for label, text in (
+                ("real", item.real),
+                ("base", item.generated["base"]),
+                ("tuned", item.generated["tuned"]),
+            )
+        )
         blocks.append(f"<div class='ex'><p class='role'>{escape(item.platform)}</p>{context}<hr>{replies}</div>")
-    return (f"<h2 id='examples'>Example generations</h2><p>The first {len(blocks)} test contexts (last turns), "
-            f"your real reply and each model's.</p>{''.join(blocks)}")
+    return (
+        f"<h2 id='examples'>Example generations</h2><p>The first {len(blocks)} test contexts (last turns), "
+        f"your real reply and each model's.</p>{''.join(blocks)}"
+    )
 
 
 def _length_plot(scored: list) -> bytes:
@@ -141,8 +204,10 @@ def _habit_plot(m: dict) -> bytes:
 def delta_plot(m: dict) -> bytes:
     fig, ax = _figure()
     values = [m[k]["burrows_delta"] for k in ("base", "tuned")]
-    errors = [[max(0.0, v - m[k]["burrows_delta_ci"][0]) for k, v in zip(("base", "tuned"), values)],
-              [max(0.0, m[k]["burrows_delta_ci"][1] - v) for k, v in zip(("base", "tuned"), values)]]
+    errors = [
+        [max(0.0, v - m[k]["burrows_delta_ci"][0]) for k, v in zip(("base", "tuned"), values)],
+        [max(0.0, m[k]["burrows_delta_ci"][1] - v) for k, v in zip(("base", "tuned"), values)],
+    ]
     ax.bar(["base", "tuned"], values, yerr=errors, capsize=6, color=["#999", "#3a7"])
     ax.set(ylabel="Burrows' Delta", title="Distance to your real replies")
     return _png(fig)

@@ -1,6 +1,7 @@
 """Stylometry of sets of replies: surface habits (length, emoji, punctuation, casing, contractions),
 vocabulary richness (type-token ratio, Yule's K), word and character n-gram profiles, and
 Burrows' Delta between a set and the user's real replies. Pure functions of lists of strings."""
+
 from __future__ import annotations
 
 import re
@@ -9,16 +10,59 @@ from collections import Counter
 import numpy as np
 
 # Emoji blocks: pictographs, symbols, dingbats, flags, and the joiners and modifiers that build them.
-_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200D\U0001F1E6-\U0001F1FF]")
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d\U0001f1e6-\U0001f1ff]")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|[!?.]+|[^\w\s]")  # words, runs of ! ? ., other symbols
 _CONTRACTION = re.compile(r"[^\W\d_]+['’](?:s|t|re|ve|ll|d|m)\b", re.IGNORECASE)
 _PUNCTUATION = re.compile(r"[^\w\s]")
 
 FUNCTION_WORDS = (
-    "the", "a", "an", "and", "but", "or", "so", "if", "to", "of", "in", "on", "at", "for", "with", "from",
-    "i", "you", "u", "we", "he", "she", "it", "they", "me", "my", "your", "is", "are", "was", "be", "do",
-    "not", "no", "yes", "just", "that", "this", "what", "how", "too", "very", "all", "can", "will", "have",
+    "the",
+    "a",
+    "an",
+    "and",
+    "but",
+    "or",
+    "so",
+    "if",
+    "to",
+    "of",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "from",
+    "i",
+    "you",
+    "u",
+    "we",
+    "he",
+    "she",
+    "it",
+    "they",
+    "me",
+    "my",
+    "your",
+    "is",
+    "are",
+    "was",
+    "be",
+    "do",
+    "not",
+    "no",
+    "yes",
+    "just",
+    "that",
+    "this",
+    "what",
+    "how",
+    "too",
+    "very",
+    "all",
+    "can",
+    "will",
+    "have",
 )
 
 
@@ -73,7 +117,7 @@ def function_word_profile(texts: list[str]) -> dict[str, float]:
 
 def char_ngram_profile(texts: list[str], n: int = 3, top: int = 20) -> dict[str, float]:
     """The `top` most frequent character n-grams and their relative frequencies."""
-    counts = Counter(t[i:i + n] for t in texts for i in range(len(t) - n + 1))
+    counts = Counter(t[i : i + n] for t in texts for i in range(len(t) - n + 1))
     total = sum(counts.values()) or 1
     return {gram: c / total for gram, c in counts.most_common(top)}
 
@@ -90,7 +134,9 @@ def describe(texts: list[str], real: list[str]) -> dict:
         "type_token_ratio": type_token_ratio(texts),
         "yules_k": yules_k(texts),
         "function_word_distance": profile_distance(function_word_profile(texts), function_word_profile(real)),
-        "char_trigram_distance": profile_distance(char_ngram_profile(texts, top=200), char_ngram_profile(real, top=200)),
+        "char_trigram_distance": profile_distance(
+            char_ngram_profile(texts, top=200), char_ngram_profile(real, top=200)
+        ),
     }
 
 

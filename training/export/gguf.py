@@ -6,6 +6,7 @@ training template. The weights stream tensor by tensor: each base tensor is dequ
 LoRA update (scaling * B @ A) and is encoded as f16 or q8_0, so memory holds one tensor, never
 the model.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,13 @@ import numpy as np
 
 from ingest.core.config import ConfigError
 from ingest.core.files import atomic_path, write_atomic
-
 from training.base_models import base_folder, gguf_architecture, gguf_path, is_gguf
 from training.inference import RunInfo, run_info
 from training.prompt import system_prompt
 from training.runs import EXPORT_MARKER, check_export_folder
 
 QUANTS = ("f16", "q8_0")
-ARCHITECTURES = ("llama",)     # tested end to end (tests/training/test_smollm2.py); others are refused by name
+ARCHITECTURES = ("llama",)  # tested end to end (tests/training/test_smollm2.py); others are refused by name
 # Keys the export rewrites; every other key of the base file is copied as it is.
 _REWRITTEN = {"general.file_type", "general.name", "tokenizer.chat_template", "general.alignment"}
 _GENERATION_TAGS = re.compile(r"\{%-?\s*(?:generation|endgeneration)\s*-?%\}")
@@ -53,8 +53,9 @@ def export_gguf(run_dir: Path, out: Path | None = None, quant: str = "f16", over
     reader = gguf.GGUFReader(base)
     architecture = gguf_architecture(base)
     if architecture not in ARCHITECTURES:
-        raise ConfigError(f"export --gguf: {architecture!r} GGUF bases cannot be exported yet "
-                          f"(supported: {', '.join(ARCHITECTURES)})")
+        raise ConfigError(
+            f"export --gguf: {architecture!r} GGUF bases cannot be exported yet (supported: {', '.join(ARCHITECTURES)})"
+        )
     lora = _Lora(run_dir, reader, architecture)
     if out is None:
         out = run_dir / "export"
@@ -100,13 +101,17 @@ def training_template(run_dir: Path) -> str:
 
 def _base_file(run_dir: Path, info: RunInfo) -> Path:
     if not is_gguf(info.base_source):
-        raise ConfigError(f"export --gguf: run {run_dir.name} was trained on {info.base_model!r}, not a GGUF "
-                          f"base; only runs on a GGUF base (model.base = *.gguf or package:...) can be exported "
-                          f"(use export --merge and llama.cpp's convert_hf_to_gguf.py)")
+        raise ConfigError(
+            f"export --gguf: run {run_dir.name} was trained on {info.base_model!r}, not a GGUF "
+            f"base; only runs on a GGUF base (model.base = *.gguf or package:...) can be exported "
+            f"(use export --merge and llama.cpp's convert_hf_to_gguf.py)"
+        )
     path = gguf_path(info.base_source)
     if Path(info.base_model).name != base_folder(path, run_dir.parent.parent).name:
-        raise ConfigError(f"export --gguf: {path} is not the file run {run_dir.name} was trained on "
-                          f"(it changed since); retrain the run")
+        raise ConfigError(
+            f"export --gguf: {path} is not the file run {run_dir.name} was trained on "
+            f"(it changed since); retrain the run"
+        )
     return path
 
 
@@ -133,7 +138,7 @@ def _encoding(tensor, quant: str):
     them; matrices become `quant`, or f16 where rows do not split into q8_0 blocks."""
     import gguf
 
-    shape = tuple(int(d) for d in reversed(tensor.shape))   # GGUF lists the fastest dimension first
+    shape = tuple(int(d) for d in reversed(tensor.shape))  # GGUF lists the fastest dimension first
     if len(shape) == 1:
         qtype = gguf.GGMLQuantizationType.F32
     elif quant == "q8_0" and shape[-1] % gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType.Q8_0][0] == 0:
@@ -162,11 +167,15 @@ class _Lora:
         from safetensors.torch import load_file
 
         config = json.loads((run_dir / "adapter_config.json").read_text())
-        unsupported = [k for k in ("use_dora", "modules_to_save", "rank_pattern", "alpha_pattern", "fan_in_fan_out")
-                       if config.get(k)]
+        unsupported = [
+            k
+            for k in ("use_dora", "modules_to_save", "rank_pattern", "alpha_pattern", "fan_in_fan_out")
+            if config.get(k)
+        ]
         if unsupported:
-            raise ConfigError(f"export --gguf: the run's adapter uses {', '.join(unsupported)}, which the "
-                              f"export does not merge")
+            raise ConfigError(
+                f"export --gguf: the run's adapter uses {', '.join(unsupported)}, which the export does not merge"
+            )
         r, alpha = config["r"], config["lora_alpha"]
         self.scaling = alpha / math.sqrt(r) if config.get("use_rslora") else alpha / r
         blocks = int(reader.fields[f"{architecture}.block_count"].contents())
@@ -209,9 +218,10 @@ class _Lora:
 
 # Ollama's Go template per training family, rendering what the training template renders.
 _OLLAMA_TEMPLATES = {
-    "chatml": "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n",
+    "chatml": "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}"
+    "<|im_start|>assistant\n",
     "llama3": "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>"
-              "{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
+    "{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
 }
 
 

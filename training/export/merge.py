@@ -1,4 +1,5 @@
 """`ai-me export --run R --merge`: fold the adapter into the base for deployment (merged/ in the run)."""
+
 from __future__ import annotations
 
 from pathlib import Path

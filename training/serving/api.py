@@ -7,13 +7,14 @@ rather than silently clamped, so that a client never takes a cut-off reply for a
 max_tokens a reply gets DEFAULT_MAX_TOKENS. Everything is checked before the prompt is tokenised,
 except what needs its length in tokens (the context).
 """
+
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -23,7 +24,7 @@ from training.prompt import CHAT_NOUNS, system_prompt
 from training.serving.engine import Done, Engine, Job, QueueFull
 from training.serving.schemas import APIError, ChatRequest, check_prompt_size
 
-DEFAULT_MAX_TOKENS = 128   # replies are chat messages; a client may ask for more, up to the cap
+DEFAULT_MAX_TOKENS = 128  # replies are chat messages; a client may ask for more, up to the cap
 MAX_COMPLETION_TOKENS = 2048
 
 router = APIRouter(prefix="/v1")
@@ -35,37 +36,50 @@ class Serving:
     info: RunInfo
     model_id: str
     created: int
-    max_tokens: int = MAX_COMPLETION_TOKENS   # the most a request may ask for
+    max_tokens: int = MAX_COMPLETION_TOKENS  # the most a request may ask for
 
 
 @router.get("/models")
 async def list_models(request: Request) -> dict:
     s: Serving = request.app.state.serving
-    return {"object": "list", "data": [{"id": s.model_id, "object": "model", "created": s.created,
-                                        "owned_by": "ai-me"}]}
+    return {
+        "object": "list",
+        "data": [{"id": s.model_id, "object": "model", "created": s.created, "owned_by": "ai-me"}],
+    }
 
 
 @router.post("/chat/completions")
 async def chat_completions(body: ChatRequest, request: Request):
     s: Serving = request.app.state.serving
     if body.model != s.model_id:
-        raise APIError(404, f"The model {body.model!r} does not exist; this server has {s.model_id!r}",
-                       param="model", code="model_not_found")
+        raise APIError(
+            404,
+            f"The model {body.model!r} does not exist; this server has {s.model_id!r}",
+            param="model",
+            code="model_not_found",
+        )
     check_prompt_size(body)
     check_max_tokens(body, s.max_tokens)
     prompt_ids = await s.engine.encode_off_loop(prompt_messages(body, s.info))
-    job = Job(prompt_ids, completion_budget(body, len(prompt_ids), s.engine.context_length, s.max_tokens),
-              body.temperature, body.top_p, body.seed)
+    job = Job(
+        prompt_ids,
+        completion_budget(body, len(prompt_ids), s.engine.context_length, s.max_tokens),
+        body.temperature,
+        body.top_p,
+        body.seed,
+    )
     try:
         s.engine.submit(job)
     except QueueFull:
-        raise APIError(429, "Too many requests are waiting; retry shortly", code="queue_full",
-                       type="server_busy") from None
+        raise APIError(
+            429, "Too many requests are waiting; retry shortly", code="queue_full", type="server_busy"
+        ) from None
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": s.model_id}
     if body.stream:
         usage = body.stream_options is not None and body.stream_options.include_usage
-        return StreamingResponse(_stream(job, head, usage), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            _stream(job, head, usage), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
     return await _complete(job, head)
 
 
@@ -91,21 +105,30 @@ def check_max_tokens(body: ChatRequest, cap: int) -> None:
     for field in ("max_completion_tokens", "max_tokens"):
         asked = getattr(body, field)
         if asked is not None and asked > cap:
-            raise APIError(400, f"{field} is too large: {asked}; this server replies with at most {cap} tokens",
-                           param=field, code="invalid_value")
+            raise APIError(
+                400,
+                f"{field} is too large: {asked}; this server replies with at most {cap} tokens",
+                param=field,
+                code="invalid_value",
+            )
 
 
-def completion_budget(body: ChatRequest, prompt_tokens: int, context_length: int,
-                      cap: int = MAX_COMPLETION_TOKENS) -> int:
+def completion_budget(
+    body: ChatRequest, prompt_tokens: int, context_length: int, cap: int = MAX_COMPLETION_TOKENS
+) -> int:
     """max_tokens as asked (or the default), refused when over `cap` or when prompt and reply cannot
     fit the context."""
     check_max_tokens(body, cap)
     left = context_length - prompt_tokens
     asked = body.max_completion_tokens or body.max_tokens
     if left < 1 or (asked and asked > left):
-        raise APIError(400, f"This model's maximum context length is {context_length} tokens; the messages take "
-                            f"{prompt_tokens} and max_tokens asks for {asked or 1} more",
-                       param="max_tokens" if asked and left >= 1 else "messages", code="context_length_exceeded")
+        raise APIError(
+            400,
+            f"This model's maximum context length is {context_length} tokens; the messages take "
+            f"{prompt_tokens} and max_tokens asks for {asked or 1} more",
+            param="max_tokens" if asked and left >= 1 else "messages",
+            code="context_length_exceeded",
+        )
     return asked or min(DEFAULT_MAX_TOKENS, left, cap)
 
 
@@ -127,10 +150,19 @@ async def _complete(job: Job, head: dict) -> dict:
                 pieces.append(item)
     finally:
         job.cancelled.set()  # a no-op once done; frees the slot if this request is torn down early
-    return {**head, "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
-                         "finish_reason": item.finish_reason, "logprobs": None}],
-            "usage": _usage(job, item)}
+    return {
+        **head,
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(pieces)},
+                "finish_reason": item.finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage(job, item),
+    }
 
 
 async def _stream(job: Job, head: dict, include_usage: bool) -> AsyncIterator[str]:
@@ -158,5 +190,8 @@ async def _stream(job: Job, head: dict, include_usage: bool) -> AsyncIterator[st
 
 def _usage(job: Job, done: Done) -> dict:
     prompt = len(job.prompt_ids)
-    return {"prompt_tokens": prompt, "completion_tokens": done.completion_tokens,
-            "total_tokens": prompt + done.completion_tokens}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": done.completion_tokens,
+        "total_tokens": prompt + done.completion_tokens,
+    }

@@ -1,4 +1,5 @@
 """The `serve` and `reply` verbs of the `ai-me` command line."""
+
 from __future__ import annotations
 
 import os
@@ -13,22 +14,35 @@ API_KEY_ENV = "AI_ME_API_KEY"
 def register(verbs, add_common) -> None:
     """Add `serve` and `reply` to the `ai-me` subparsers; each sets `func(args) -> exit code`."""
     p = verbs.add_parser(
-        "serve", help="serve a trained run: OpenAI-compatible API and a chat page",
+        "serve",
+        help="serve a trained run: OpenAI-compatible API and a chat page",
         description="Serve warehouse/models/<run> at http://HOST:PORT: POST /v1/chat/completions, GET /v1/models, "
-                    "GET /health and a chat page at /. Off loopback an API key is required "
-                    f"(--api-key or ${API_KEY_ENV}), sent by clients as a bearer token.")
+        "GET /health and a chat page at /. Off loopback an API key is required "
+        f"(--api-key or ${API_KEY_ENV}), sent by clients as a bearer token.",
+    )
     p.add_argument("--run", help="run name (default: the config's [training] preset)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--api-key", help=f"key clients must send (better: set ${API_KEY_ENV}, which other users "
-                                     "cannot read in the process list); required off loopback")
-    p.add_argument("--max-tokens", type=int, default=None, metavar="N",
-                   help="the most tokens a request may ask for in one reply; more is refused (default: 2048)")
+    p.add_argument(
+        "--api-key",
+        help=f"key clients must send (better: set ${API_KEY_ENV}, which other users "
+        "cannot read in the process list); required off loopback",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the most tokens a request may ask for in one reply; more is refused (default: 2048)",
+    )
     add_common(p)
     p.set_defaults(func=cmd_serve)
 
-    p = verbs.add_parser("reply", help="print one reply to a message, without a server",
-                         description="Print the run's reply to INCOMING, prompted as the training examples were.")
+    p = verbs.add_parser(
+        "reply",
+        help="print one reply to a message, without a server",
+        description="Print the run's reply to INCOMING, prompted as the training examples were.",
+    )
     p.add_argument("incoming", metavar="INCOMING", help="the message to reply to")
     p.add_argument("--platform", choices=sorted(CHAT_NOUNS), default="whatsapp")
     p.add_argument("--run", help="run name (default: the config's [training] preset)")
@@ -41,8 +55,7 @@ def cmd_serve(args) -> int:
 
     api_key = args.api_key or os.environ.get(API_KEY_ENV)
     if not api_key and not is_loopback(args.host):
-        print(f"ai-me: serving on {args.host} needs an API key: pass --api-key or set ${API_KEY_ENV}",
-              file=sys.stderr)
+        print(f"ai-me: serving on {args.host} needs an API key: pass --api-key or set ${API_KEY_ENV}", file=sys.stderr)
         return 2
     if args.max_tokens is not None and args.max_tokens < 1:
         print("ai-me: --max-tokens must be at least 1", file=sys.stderr)

@@ -6,6 +6,7 @@ stops early when the request is cancelled (a client that went away), which frees
 Prompts are tokenised on a thread of their own too, so that the event loop (and /health) never
 waits for a tokenizer or a model.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,7 +41,7 @@ class Job:
 
 @dataclass
 class Done:
-    finish_reason: str      # stop | length | cancelled
+    finish_reason: str  # stop | length | cancelled
     completion_tokens: int
 
 
@@ -52,15 +53,14 @@ class _Relay(StoppingCriteria):
         self.start, self.sent = len(job.prompt_ids), ""
 
     def __call__(self, input_ids, scores, **kwargs):
-        self.flush(input_ids[0, self.start:].tolist(), final=False)
-        return torch.full((input_ids.shape[0],), self.job.cancelled.is_set(), dtype=torch.bool,
-                          device=input_ids.device)
+        self.flush(input_ids[0, self.start :].tolist(), final=False)
+        return torch.full((input_ids.shape[0],), self.job.cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
 
     def flush(self, new_ids: list[int], final: bool) -> None:
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         # A character split across tokens decodes as U+FFFD until its last byte arrives.
         if text.startswith(self.sent) and (final or not text.endswith("\ufffd")) and len(text) > len(self.sent):
-            self.emit(text[len(self.sent):])
+            self.emit(text[len(self.sent) :])
             self.sent = text
 
 
@@ -115,10 +115,19 @@ class Engine:
     def _generate(self, job: Job, post) -> Done:
         relay = _Relay(job, self.tokenizer, post)
         ids = torch.tensor([job.prompt_ids], device=self.model.device)
-        output = generate(self.model, ids, torch.ones_like(ids), end_id=self.end_id, pad_id=self.pad_id,
-                          max_new_tokens=job.max_tokens, temperature=job.temperature, top_p=job.top_p,
-                          seed=job.seed, stopping_criteria=StoppingCriteriaList([relay]))
-        new_ids = output[0, len(job.prompt_ids):].tolist()
+        output = generate(
+            self.model,
+            ids,
+            torch.ones_like(ids),
+            end_id=self.end_id,
+            pad_id=self.pad_id,
+            max_new_tokens=job.max_tokens,
+            temperature=job.temperature,
+            top_p=job.top_p,
+            seed=job.seed,
+            stopping_criteria=StoppingCriteriaList([relay]),
+        )
+        new_ids = output[0, len(job.prompt_ids) :].tolist()
         relay.flush(new_ids, final=True)
         if job.cancelled.is_set():
             reason = "cancelled"

@@ -8,16 +8,27 @@ Size limits (checked before anything is tokenised; a request over one gets a 400
 at most MAX_MESSAGES messages and MAX_PROMPT_CHARS characters of message content in all. The body
 itself is limited before it is read (serve.py) and max_tokens is capped (serve_api.py).
 """
+
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-UNSUPPORTED = ("stop", "tools", "functions", "tool_choice", "logprobs", "top_logprobs", "response_format",
-               "logit_bias", "audio", "modalities")
+UNSUPPORTED = (
+    "stop",
+    "tools",
+    "functions",
+    "tool_choice",
+    "logprobs",
+    "top_logprobs",
+    "response_format",
+    "logit_bias",
+    "audio",
+    "modalities",
+)
 HARMLESS_VALUES = (None, False, [], {}, "none", "auto", {"type": "text"})  # what clients send by default
-MAX_PROMPT_CHARS = 32_000   # ~8k tokens: four times the 2,048-token examples a run is trained on
+MAX_PROMPT_CHARS = 32_000  # ~8k tokens: four times the 2,048-token examples a run is trained on
 MAX_MESSAGES = 1000
 
 
@@ -71,19 +82,33 @@ class ChatRequest(BaseModel):
 def check_prompt_size(request: ChatRequest) -> None:
     """Refuses (400) a conversation over the limits; the error gives counts only, never text."""
     if len(request.messages) > MAX_MESSAGES:
-        raise APIError(400, f"messages: {len(request.messages)} messages; this server accepts at most {MAX_MESSAGES}",
-                       param="messages", code="array_above_max_length")
+        raise APIError(
+            400,
+            f"messages: {len(request.messages)} messages; this server accepts at most {MAX_MESSAGES}",
+            param="messages",
+            code="array_above_max_length",
+        )
     chars = sum(len(m.content) for m in request.messages)
     if chars > MAX_PROMPT_CHARS:
-        raise APIError(400, f"messages: {chars} characters in all; this server accepts at most {MAX_PROMPT_CHARS}",
-                       param="messages", code="string_above_max_length")
+        raise APIError(
+            400,
+            f"messages: {chars} characters in all; this server accepts at most {MAX_PROMPT_CHARS}",
+            param="messages",
+            code="string_above_max_length",
+        )
 
 
 class APIError(Exception):
     """Answered as {"error": {...}} with `status`, as OpenAI does."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 type: str = "invalid_request_error"):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        type: str = "invalid_request_error",
+    ):
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
 

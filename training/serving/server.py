@@ -10,6 +10,7 @@ once, and a chunked body is read only until it passes that size (413 too). What 
 sends after such an answer is discarded by the server, never kept. The messages' characters and
 max_tokens have limits of their own (serve_models.py, serve_api.py).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -30,11 +31,13 @@ from training.serving.engine import Engine
 from training.serving.schemas import APIError
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_BODY_BYTES = 1 << 20   # a chat request of MAX_PROMPT_CHARS characters, even all \uXXXX-escaped, fits
+MAX_BODY_BYTES = 1 << 20  # a chat request of MAX_PROMPT_CHARS characters, even all \uXXXX-escaped, fits
 PUBLIC_PATHS = ("/", "/chat.js", "/health")  # served without the key; everything else wants it
 # The page's script comes from this server only, never inline nor from elsewhere (inline CSS is harmless).
-PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'",
-                "X-Content-Type-Options": "nosniff"}
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 log = logging.getLogger("ai_me.serve")
 
@@ -75,8 +78,14 @@ class RequireKey:
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
             sent = Headers(scope=scope).get("authorization", "")
             if not hmac.compare_digest(sent.encode(), self.expected):
-                return await _answer(APIError(401, "Incorrect or missing API key; send Authorization: Bearer <key>",
-                                              code="invalid_api_key"), scope, receive, send)
+                return await _answer(
+                    APIError(
+                        401, "Incorrect or missing API key; send Authorization: Bearer <key>", code="invalid_api_key"
+                    ),
+                    scope,
+                    receive,
+                    send,
+                )
         await self.app(scope, receive, send)
 
 
@@ -88,8 +97,9 @@ class BodyLimit:
         self.app, self.max_bytes = app, max_bytes
 
     def too_large(self) -> APIError:
-        return APIError(413, f"Request body too large: this server reads at most {self.max_bytes} bytes",
-                        code="request_too_large")
+        return APIError(
+            413, f"Request body too large: this server reads at most {self.max_bytes} bytes", code="request_too_large"
+        )
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -152,8 +162,7 @@ def create_app(serving: Serving, api_key: str | None = None, max_body_bytes: int
     @app.get("/health")
     async def health() -> dict:
         engine = serving.engine
-        return {"status": "ok", "model": serving.model_id, "pending": engine.pending,
-                "finished": dict(engine.finished)}
+        return {"status": "ok", "model": serving.model_id, "pending": engine.pending, "finished": dict(engine.finished)}
 
     @app.get("/")
     async def page():

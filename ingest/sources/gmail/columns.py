@@ -1,14 +1,13 @@
 """Parsed Gmail messages as the raw columns: appended per message, one Arrow table per chunk."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pyarrow as pa
 
-from ingest.sources.gmail.message import Message
-from ingest.sources.gmail.mbox import RawMessage
 from ingest.core.schema import RAW_SCHEMA
+from ingest.sources.gmail.mbox import RawMessage
+from ingest.sources.gmail.message import Message
 from ingest.sources.text import neutralise_column
-
 
 REJECT_RAW_BYTES = 64 << 10  # enough to see what went wrong; the byte offset finds the rest
 
@@ -16,8 +15,22 @@ REJECT_RAW_BYTES = 64 << 10  # enough to see what went wrong; the byte offset fi
 class Columns:
     """Rows appended straight into column lists (cheaper than a dict per row), then one Arrow table."""
 
-    NAMES = ("message_id", "timestamp_ms", "sender", "direction", "participants", "body_raw", "body_text",
-             "subject", "reply_to_message_id", "content_type", "labels", "is_automated", "flags", "source_ref")
+    NAMES = (
+        "message_id",
+        "timestamp_ms",
+        "sender",
+        "direction",
+        "participants",
+        "body_raw",
+        "body_text",
+        "subject",
+        "reply_to_message_id",
+        "content_type",
+        "labels",
+        "is_automated",
+        "flags",
+        "source_ref",
+    )
 
     def __init__(self):
         self.data: dict[str, list] = {n: [] for n in self.NAMES}
@@ -41,7 +54,7 @@ class Columns:
 
     def table(self) -> pa.Table:
         columns = {n: pa.array(self.data[n], RAW_SCHEMA.field(n).type) for n in self.NAMES}
-        columns["body_text"] = neutralise_column(columns["body_text"])   # one RE2 pass, not a re.sub per mail
+        columns["body_text"] = neutralise_column(columns["body_text"])  # one RE2 pass, not a re.sub per mail
         return pa.table(columns)
 
 

@@ -17,6 +17,7 @@ Markers are found with one regex anchored on "\\n" and one on line-final colons,
 few C-speed scans, not a Python loop per line. Every attribution needs a date or time, so prose
 such as "On Monday Sue wrote:" is left alone.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,27 +39,36 @@ _ORIGINAL = (
 )
 # Outlook's header block labels (also the desktop client's, Outlook.com's and Hotmail's); CJK ones
 # may end in a full-width colon.
-_FROM_LABEL = (r"\*?(?:From|Von|De|Da|Van|От|Від|Från|Fra|Od|Kimden|Lähettäjä|差出人|发件人|寄件者|보낸 사람)"
-               r"\*?[ \t\u00a0]*[:：]")
-_SENT_LABEL = (r"\*?(?:Sent|Date|Gesendet|Datum|Envoyé|Date d'envoi|Enviado|Enviada|Fecha|Inviato|Data"
-               r"|Verzonden|Отправлено|Надіслано|Дата|Skickat|Sendt|Wysłano|Wysłane|Odesláno|Gönderildi|Tarih"
-               r"|Lähetetty|送信日時|日付|发送时间|日期|寄件日期|보낸 날짜|날짜)\*?[ \t\u00a0]*[:：]")
+_FROM_LABEL = (
+    r"\*?(?:From|Von|De|Da|Van|От|Від|Från|Fra|Od|Kimden|Lähettäjä|差出人|发件人|寄件者|보낸 사람)"
+    r"\*?[ \t\u00a0]*[:：]"
+)
+_SENT_LABEL = (
+    r"\*?(?:Sent|Date|Gesendet|Datum|Envoyé|Date d'envoi|Enviado|Enviada|Fecha|Inviato|Data"
+    r"|Verzonden|Отправлено|Надіслано|Дата|Skickat|Sendt|Wysłano|Wysłane|Odesláno|Gönderildi|Tarih"
+    r"|Lähetetty|送信日時|日付|发送时间|日期|寄件日期|보낸 날짜|날짜)\*?[ \t\u00a0]*[:：]"
+)
 _ATTRIBUTION_START = r"(?:On|Am|Le|El|Il|Em|Op|Den)\s"
 
 _MARKER = re.compile(
     rf"\n[ \t]*(?:(?P<forward>{_FORWARD})|(?P<original>{_ORIGINAL})|(?P<rule>_{{10,}}[ \t]*(?=\n))"
-    rf"|(?P<header>{_FROM_LABEL})|(?P<attribution>{_ATTRIBUTION_START}))")  # no re.I: keeps the fast "\n" scan
+    rf"|(?P<header>{_FROM_LABEL})|(?P<attribution>{_ATTRIBUTION_START}))"
+)  # no re.I: keeps the fast "\n" scan
 # "From:" and "Sent:"/"Date:" within four lines of each other, in either order.
 _HEADER_BLOCK = re.compile(
     rf"[ \t]*(?:{_FROM_LABEL}[^\n]*\n(?:[^\n]*\n){{0,3}}?[ \t]*{_SENT_LABEL}"
-    rf"|{_SENT_LABEL}[^\n]*\n(?:[^\n]*\n){{0,3}}?[ \t]*{_FROM_LABEL})", re.I)
+    rf"|{_SENT_LABEL}[^\n]*\n(?:[^\n]*\n){{0,3}}?[ \t]*{_FROM_LABEL})",
+    re.I,
+)
 # The "Date:" line a block starts with in Hotmail (above its "From:"): only with a time, as prose
 # such as "Date: Saturday" has none.
 _TIMED_SENT_LINE = re.compile(rf"[ \t]*{_SENT_LABEL}[^\n]*\d[:.]\d\d", re.I)
 _FORWARDED_SUBJECT = re.compile(
     r"\n[ \t]*\*?(?:Subject|Betreff|Objet|Asunto|Oggetto|Assunto|Onderwerp|Тема|Temat|Ämne|Emne|Konu"
     r"|Předmět|Aihe|件名|主题|主旨|제목)\*?[ \t\u00a0]*[:：][ \t]*"
-    r"(?:FWD?|WG|TR|RV|I|Doorst|ENC|Fw|VB|VS|VL|PD|İLT|转发|轉寄|전달)\b", re.I)
+    r"(?:FWD?|WG|TR|RV|I|Doorst|ENC|Fw|VB|VS|VL|PD|İLT|转发|轉寄|전달)\b",
+    re.I,
+)
 
 # A whole attribution that starts with its word for "on" (one line, or up to three joined by
 # spaces), verified after a cheap start match. Each needs a digit (its date).
@@ -66,11 +76,37 @@ _ATTRIBUTION = re.compile(
     r"(?=.*\d)"
     r"(?:On\s.*\bwrote|Am\s.*\b(?:schrieb\b.*|geschrieben)|Le\s.*\ba\s+écrit|El\s.*\bescribió"
     r"|Il\s.*\bha\s+scritto|Em\s.*\bescreveu|Op\s.*\b(?:schreef\b.*|geschreven)|Den\s.*\bskrev\b.*)"
-    r"\s*[:：](?:\s*|\s{2,}.*)", re.I)  # Yahoo's Android client runs the quote on after "wrote:   "
+    r"\s*[:：](?:\s*|\s{2,}.*)",
+    re.I,
+)  # Yahoo's Android client runs the quote on after "wrote:   "
 # "wrote" in the languages of the largest mail markets, as clients put it last before the colon.
-_WROTE_WORDS = ("wrote", "schrieb", "geschrieben", "a écrit", "escribió", "ha scritto", "escreveu", "schreef",
-                "geschreven", "skrev", "pisze", "napisał(a)", "napisała", "napisał", "napsal(a)", "napsal",
-                "yazdı", "kirjoitti", "έγραψε", "пишет", "написал(а)", "написала", "написал", "пише", "написав")
+_WROTE_WORDS = (
+    "wrote",
+    "schrieb",
+    "geschrieben",
+    "a écrit",
+    "escribió",
+    "ha scritto",
+    "escreveu",
+    "schreef",
+    "geschreven",
+    "skrev",
+    "pisze",
+    "napisał(a)",
+    "napisała",
+    "napisał",
+    "napsal(a)",
+    "napsal",
+    "yazdı",
+    "kirjoitti",
+    "έγραψε",
+    "пишет",
+    "написал(а)",
+    "написала",
+    "написал",
+    "пише",
+    "написав",
+)
 _CJK_WROTE = ("写道", "寫道", "작성", "のメール")  # no \b: they follow other letters
 _WROTE_PATTERNS = [rf"\b{re.escape(w)}" for w in _WROTE_WORDS] + list(_CJK_WROTE)
 _WROTE = "|".join(_WROTE_PATTERNS)
@@ -86,10 +122,12 @@ _QUOTE_INTRO = re.compile(rf"[^\n]*(?:@|{_WROTE})[^\n]*[:：]", re.I)
 
 _SIGNATURE = re.compile(r"\n--[ \t]*\n")
 _UNQUOTED_LINE = re.compile(r"\n[ \t\u00a0]*([^\s>][^\n]*)")
-_DEVICE = (r"(?:iPhone|iPad|iPod(?: touch)?|Apple Watch|Android(?: device| phone| tablet)?|BlackBerry[\w ]*"
-           r"|Samsung[\w .-]*|Galaxy[\w .-]*|Huawei[\w .-]*|Xiaomi[\w .-]*|Pixel[\w .-]*|Nokia[\w .-]*"
-           r"|Motorola[\w .-]*|OnePlus[\w .-]*|Windows Phone|mobile(?: device| phone)?|smartphone|phone"
-           r"|tablet|Handy|téléphone|móvil|celular|telefono|cellulare|telemóvel|mobiel|телефона)")
+_DEVICE = (
+    r"(?:iPhone|iPad|iPod(?: touch)?|Apple Watch|Android(?: device| phone| tablet)?|BlackBerry[\w ]*"
+    r"|Samsung[\w .-]*|Galaxy[\w .-]*|Huawei[\w .-]*|Xiaomi[\w .-]*|Pixel[\w .-]*|Nokia[\w .-]*"
+    r"|Motorola[\w .-]*|OnePlus[\w .-]*|Windows Phone|mobile(?: device| phone)?|smartphone|phone"
+    r"|tablet|Handy|téléphone|móvil|celular|telefono|cellulare|telemóvel|mobiel|телефона)"
+)
 _APP = r"(?:Yahoo Mail|AOL Mobile Mail|Mail|Outlook|Proton ?Mail|Gmail|Samsung Mobile|BlueMail|Spark|myMail)"
 _PLATFORM = r"(?:\s+(?:for|on|für|pour|para|per|voor)\s+(?:iPhone|iPad|Android|iOS|Mac|Windows(?: 1[01])?))?"
 _MOBILE_SIGNATURE = re.compile(
@@ -101,14 +139,15 @@ _MOBILE_SIGNATURE = re.compile(
     rf"|Отправлено (?:с|из) (?:моего )?{_DEVICE}"
     rf"|(?:Envoyé|Gesendet|Enviado|Inviato|Verzonden) (?:de|depuis|von|desde|do|da|met) {_APP}{_PLATFORM})"
     r"\.?[ \t]*(?:<[^>\s]+>|\[[^\]\s]+\])?[ \t]*",
-    re.I)
+    re.I,
+)
 _BLANK_RUNS = re.compile(r"\n\n\n+")  # not \n{3,}: a literal prefix lets re scan at C speed
 
 
-@dataclass(slots=True)   # not frozen: a frozen dataclass is slower to make, and one is made per mail
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to make, and one is made per mail
 class Extracted:
     text: str
-    quoted: bool = False     # quoted history was removed
+    quoted: bool = False  # quoted history was removed
     forwarded: bool = False  # a forwarded message was removed
     signature: bool = False  # a signature was removed
 
@@ -194,13 +233,13 @@ def _attribution_by_its_end(text: str, stop: int, removed: list[tuple[int, int]]
         start = text.rfind("\n", 0, m.start())
         if not _ends_as_attribution(text, start + 1, m.start()):
             continue
-        if text[start + 1:m.start()].lstrip().startswith(">"):
+        if text[start + 1 : m.start()].lstrip().startswith(">"):
             continue  # a quoted one goes with its quote
         for _ in range(2):  # wrapped: the date may be up to two lines up, not past a blank line or a sentence
             above = text.rfind("\n", 0, start)
             if _TIME.search(text, start, m.start()) or above < 0:
                 break
-            line_above = text[above + 1:start].rstrip()
+            line_above = text[above + 1 : start].rstrip()
             if not line_above or line_above.endswith((".", "!", "?")):
                 break
             start = above
@@ -218,7 +257,7 @@ def _ends_as_attribution(text: str, start: int, colon: int) -> bool:
     end = colon
     while end > start and text[end - 1] in " \t\u00a0":
         end -= 1
-    closing = text[end - 1:end]
+    closing = text[end - 1 : end]
     if closing in (">", ")"):
         opening = text.rfind("<" if closing == ">" else "(", start, end)
         if opening >= 0 and _SENDER_ADDRESS.fullmatch(text, opening, end):
@@ -279,7 +318,7 @@ def _skip_blank_lines(text: str, pos: int) -> int:
 
 
 def _is_forward_block(text: str, pos: int) -> bool:
-    block = text[pos:pos + 1000]
+    block = text[pos : pos + 1000]
     subject = _FORWARDED_SUBJECT.search(block)
     return subject is not None and block.count("\n", 0, subject.start()) <= 6
 
@@ -313,7 +352,7 @@ def _strip_signatures(text: str) -> tuple[str, bool]:
     found = False
     sig = _SIGNATURE.search(text + "\n")
     if sig:
-        text, found = text[:sig.start()], True
+        text, found = text[: sig.start()], True
     while True:
         body = text.rstrip()
         last_start = body.rfind("\n") + 1

@@ -11,35 +11,36 @@ Large files on a machine with several cores are parsed by worker processes, each
 byte range of the mbox; this process only derives threads (which need file order) and hands
 the Arrow tables to the landing. Both paths land identical rows.
 """
+
 from __future__ import annotations
 
 import gc
 import os
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 
 from ingest.sources.base import ExportError, ExportInput, Ingester, ParseContext, ParseItem, Reject, single_files
 from ingest.sources.gmail.columns import Columns, raw_text
+from ingest.sources.gmail.mbox import RawMessage, check_mbox, read_mbox
 from ingest.sources.gmail.message import parse_message
 from ingest.sources.gmail.threads import Threads
-from ingest.sources.gmail.mbox import RawMessage, check_mbox, read_mbox
 from ingest.sources.workers import start_workers
 
-
-CHUNK_MESSAGES = 2_000         # rows per batch when parsing in this process (at most ~4 MiB of mail)
+CHUNK_MESSAGES = 2_000  # rows per batch when parsing in this process (at most ~4 MiB of mail)
 CHUNK_BYTES = 4 << 20
-RANGE_BYTES = 8 << 20           # the unit of work of a worker process
+RANGE_BYTES = 8 << 20  # the unit of work of a worker process
 PARALLEL_FROM_BYTES = RANGE_BYTES  # smaller files are one range: nothing to share out
 MAX_WORKERS = 4
 
 
 # ----------------------------------------------------------------------------------------- discover
+
 
 def discover(paths: list[Path]) -> list[ExportInput]:
     exports = []
@@ -56,10 +57,13 @@ def discover(paths: list[Path]) -> list[ExportInput]:
 
 # -------------------------------------------------------------------------------------------- parse
 
+
 def parse(export: ExportInput, ctx: ParseContext) -> Iterator[ParseItem]:
     if not ctx.me.addresses:
-        ctx.note("gmail: no email address of yours configured (--me or [me] emails): "
-                 "only mail labelled Sent counts as outbound")
+        ctx.note(
+            "gmail: no email address of yours configured (--me or [me] emails): "
+            "only mail labelled Sent counts as outbound"
+        )
     # One pool for the export, started before anything is yielded (see worker_processes).
     workers = max(_worker_count(path.stat().st_size) for path in export.files)
     pool = start_workers(workers) if workers > 1 else None
@@ -121,8 +125,15 @@ def _chunks(messages: Iterator[RawMessage]) -> Iterator[list[RawMessage]]:
         yield chunk
 
 
-def _in_processes(pool: ProcessPoolExecutor, workers: int, path: Path, ranges: list[tuple[int, int]],
-                  name: str, mine: frozenset[str], ctx: ParseContext) -> Iterator[ParsedChunk]:
+def _in_processes(
+    pool: ProcessPoolExecutor,
+    workers: int,
+    path: Path,
+    ranges: list[tuple[int, int]],
+    name: str,
+    mine: frozenset[str],
+    ctx: ParseContext,
+) -> Iterator[ParsedChunk]:
     """parse_range over byte ranges, in file order: the first here, the rest in the worker
     processes, a few in flight. Each worker reads its own range, so this process only gathers the
     Arrow tables. If the workers cannot run (BrokenProcessPool), the rest is parsed here."""
@@ -157,11 +168,11 @@ def _in_processes(pool: ProcessPoolExecutor, workers: int, path: Path, ranges: l
 
 @dataclass
 class ParsedChunk:
-    records: int                # messages found, each landed (a row) or rejected
-    table: pa.Table | None      # their rows, without conversation_id (threads span chunks)
-    thread_keys: list[tuple]    # per row, what Threads.conversation_of needs
+    records: int  # messages found, each landed (a row) or rejected
+    table: pa.Table | None  # their rows, without conversation_id (threads span chunks)
+    thread_keys: list[tuple]  # per row, what Threads.conversation_of needs
     rejects: list[Reject]
-    truncated: list[int]        # byte offsets of messages cut short by the end of the file
+    truncated: list[int]  # byte offsets of messages cut short by the end of the file
 
 
 def parse_range(path: Path, start: int, stop: int, name: str, mine: frozenset[str]) -> ParsedChunk:
@@ -197,8 +208,7 @@ def _parse_chunk(raws: list[RawMessage], name: str, mine: frozenset[str]) -> Par
             rejects.append(Reject(ref, message, raw_text(raw)))
             continue
         columns.add(message, ref)
-        keys.append((message.thread_id, message.message_id, message.reply_to, message.root_reference,
-                     message.subject))
+        keys.append((message.thread_id, message.message_id, message.reply_to, message.root_reference, message.subject))
         if "truncated" in message.flags:
             truncated.append(raw.offset)
     return ParsedChunk(len(raws), columns.table() if keys else None, keys, rejects, truncated)

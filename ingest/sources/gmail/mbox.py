@@ -15,31 +15,37 @@ so a file whose first envelope line has that date is cut only at lines that have
 at every "From " line: there nothing tells a body line from an envelope, and merging its messages
 would lose them.
 """
+
 from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ingest.sources.base import ExportError
 
 CHUNK_BYTES = 1 << 20
-MAX_MESSAGE_BYTES = 64 << 20   # above Gmail's own 50 MB limit: larger means missing separators
-KEPT_OF_OVERSIZED = 64 << 10   # the head kept of an oversized message, for its reject
+MAX_MESSAGE_BYTES = 64 << 20  # above Gmail's own 50 MB limit: larger means missing separators
+KEPT_OF_OVERSIZED = 64 << 10  # the head kept of an oversized message, for its reject
 
 _ASCTIME = rb"[A-Za-z]{3} +\d{1,2} +\d{1,2}:\d\d"  # month, day and time of the asctime date
 # A one-word sender (an address, "-", any bytes), then the date; or a sender with spaces in it
 # ("goran at domain.com", a quoted name) and a date that, to keep prose out, runs on to its year.
 FROM_LINE = re.compile(
-    rb"From (?:\S* +(?:[A-Za-z]{3},? +)?" + _ASCTIME
-    + rb"|[^\n]{1,200}? " + _ASCTIME + rb"(?::\d\d)?(?: +[+-]\d{4})?(?: +[A-Za-z]{3,5})? +\d{4}(?!\d))")
+    rb"From (?:\S* +(?:[A-Za-z]{3},? +)?"
+    + _ASCTIME
+    + rb"|[^\n]{1,200}? "
+    + _ASCTIME
+    + rb"(?::\d\d)?(?: +[+-]\d{4})?(?: +[A-Za-z]{3,5})? +\d{4}(?!\d))"
+)
 _ANY_FROM = re.compile(rb"From ")
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")  # a mail header's name and colon
 _HEAD_BYTES = 1 << 16
 _ENVELOPE_DATE = re.compile(
-    rb"([A-Za-z]{3}) +(\d{1,2}) +(\d{1,2}):(\d\d)(?::(\d\d))?(?: +([+-]\d{4}))?(?: +[A-Za-z]{3,5})? +(\d{4})")
+    rb"([A-Za-z]{3}) +(\d{1,2}) +(\d{1,2}):(\d\d)(?::(\d\d))?(?: +([+-]\d{4}))?(?: +[A-Za-z]{3,5})? +(\d{4})"
+)
 _MONTHS = {m.lower().encode(): i for i, m in enumerate(calendar.month_abbr) if m}
 _MBOXRD_QUOTE = re.compile(rb"^>(>*From )", re.M)
 _SEPARATOR = b"\nFrom "
@@ -52,11 +58,11 @@ _KNOWN_NON_MBOX = (
 
 @dataclass(frozen=True, slots=True)
 class RawMessage:
-    offset: int        # byte offset of its From_ line in the file
-    envelope: bytes    # the From_ line, without its newline
-    data: bytes        # headers and body, mboxrd quoting undone, CRLF kept as found
-    size: int          # bytes the message takes in the file, From_ line included
-    at_eof: bool       # the last message of the file
+    offset: int  # byte offset of its From_ line in the file
+    envelope: bytes  # the From_ line, without its newline
+    data: bytes  # headers and body, mboxrd quoting undone, CRLF kept as found
+    size: int  # bytes the message takes in the file, From_ line included
+    at_eof: bool  # the last message of the file
     oversized: bool = False  # over MAX_MESSAGE_BYTES: `data` holds only its head
 
     @property
@@ -83,9 +89,14 @@ def envelope_timestamp_ms(envelope: bytes) -> int | None:
     return (calendar.timegm((year, month, day, hour, minute, second)) - offset) * 1000
 
 
-def read_mbox(path: Path, advance: Callable[[int], None] = lambda n: None, start: int = 0,
-              stop: int | None = None, chunk_bytes: int = CHUNK_BYTES,
-              max_message: int = MAX_MESSAGE_BYTES) -> Iterator[RawMessage]:
+def read_mbox(
+    path: Path,
+    advance: Callable[[int], None] = lambda n: None,
+    start: int = 0,
+    stop: int | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_message: int = MAX_MESSAGE_BYTES,
+) -> Iterator[RawMessage]:
     """Yield the messages of the mbox at `path`; ExportError when it is not an mbox at all.
 
     With `start`/`stop`, only the messages whose From_ line begins in [start, stop): byte ranges
@@ -104,8 +115,8 @@ def read_mbox(path: Path, advance: Callable[[int], None] = lambda n: None, start
         if not buf or (stop is not None and base >= stop):
             return
         msg, msg_offset = 0, base  # the current message's From_ line: index in buf, file offset
-        scan = 1                   # where to look for the next separator
-        skipped = 0                # bytes of an oversized message already dropped from buf
+        scan = 1  # where to look for the next separator
+        skipped = 0  # bytes of an oversized message already dropped from buf
         eof = False
         while True:
             sep = buf.find(_SEPARATOR, scan)
@@ -148,8 +159,9 @@ def check_mbox(path: Path) -> None:
         _envelope_rule(path, buf, base)
 
 
-def _next_from_line(f, start: int, chunk_bytes: int, advance: Callable[[int], None],
-                    envelope: re.Pattern[bytes]) -> tuple[bytes, int]:
+def _next_from_line(
+    f, start: int, chunk_bytes: int, advance: Callable[[int], None], envelope: re.Pattern[bytes]
+) -> tuple[bytes, int]:
     """Input from the first From_ line that begins at or after `start`, and its offset; b"" if none."""
     f.seek(start - 1)  # from the newline before `start`, so a From_ line right at `start` counts
     buf, base, scan = b"", start - 1, 0
@@ -163,12 +175,12 @@ def _next_from_line(f, start: int, chunk_bytes: int, advance: Callable[[int], No
             if sep < 0 or (line_end < 0 and chunk):
                 break  # need more input
             if envelope.match(buf, sep + 1, line_end if line_end >= 0 else len(buf)):
-                return buf[sep + 1:], base + sep + 1
+                return buf[sep + 1 :], base + sep + 1
             scan = sep + 1
         if not chunk:
             return b"", base + len(buf)
         keep = len(buf) - (sep if sep >= 0 else max(len(buf) - len(_SEPARATOR) + 1, 0))
-        base, buf, scan = base + len(buf) - keep, buf[len(buf) - keep:], 0
+        base, buf, scan = base + len(buf) - keep, buf[len(buf) - keep :], 0
 
 
 def _skip_blank_start(f, chunk_bytes: int, advance: Callable[[int], None]) -> tuple[bytes, int]:
@@ -223,8 +235,7 @@ def _message(buf: bytes, start: int, end: int, offset: int, skipped: int, at_eof
     if line_end < 0:
         line_end = end
     envelope = buf[start:line_end].rstrip(b"\r")
-    data = buf[line_end + 1:end]
+    data = buf[line_end + 1 : end]
     if b">From " in data:
         data = _MBOXRD_QUOTE.sub(rb"\1", data)
-    return RawMessage(offset=offset, envelope=envelope, data=data, size=size, at_eof=at_eof,
-                      oversized=skipped > 0)
+    return RawMessage(offset=offset, envelope=envelope, data=data, size=size, at_eof=at_eof, oversized=skipped > 0)

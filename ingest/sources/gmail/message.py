@@ -1,4 +1,5 @@
 """One mbox message → a Message: the headers the columns need, decoded, and the body through mime."""
+
 from __future__ import annotations
 
 import calendar
@@ -8,28 +9,38 @@ import re
 from dataclasses import dataclass
 from email.utils import parsedate_tz
 
-
-from ingest.sources import zips
-from ingest.sources.gmail.mime import CACHED, LOOKS_LIKE_HEADER, Mime, decoded, first_id, header_fields, header_text, split_head
-from ingest.sources.gmail.email_text import analyse
 from ingest.core.identity import norm_email
+from ingest.sources import zips
+from ingest.sources.gmail.email_text import analyse
 from ingest.sources.gmail.mbox import MAX_MESSAGE_BYTES, RawMessage, envelope_timestamp_ms
+from ingest.sources.gmail.mime import (
+    CACHED,
+    LOOKS_LIKE_HEADER,
+    Mime,
+    decoded,
+    first_id,
+    header_fields,
+    header_text,
+    split_head,
+)
 from ingest.sources.text import neutralise
-
 
 AUTOMATED_LABELS = frozenset({"Category Promotions", "Category Social", "Category Updates"})
 
 _MESSAGE_HEADERS = frozenset(
     b"message-id in-reply-to references x-gm-thrid x-gmail-labels from to cc date subject content-type"
-    b" content-transfer-encoding content-disposition list-unsubscribe precedence auto-submitted".split())
+    b" content-transfer-encoding content-disposition list-unsubscribe precedence auto-submitted".split()
+)
 _ANGLE_ADDRESS = re.compile(rb"<([^<>@\s]+@[^<>\s]+)>")
 _ADDRESS = re.compile(rb'[^\s<>",;:()\[\]]+@[^\s<>",;:()\[\]]+')
 _ADDRESS_BESIDE_NAMES = re.compile(  # quoted names and comments match first, so an address in them is skipped
     rb'"(?:[^"\\]|\\.)*"|\((?:[^()\\]|\\.)*\)|<\s*([^<>\s@]+@[^<>\s]+?)\s*>'
-    rb'|([^\s<>",;:()\[\]]+@[^\s<>",;:()\[\]]+)')
+    rb'|([^\s<>",;:()\[\]]+@[^\s<>",;:()\[\]]+)'
+)
 # The usual "Mon, 2 Jan 2023 10:11:12 +0100"; anything else goes to email.utils.parsedate_tz.
 _RFC_DATE = re.compile(
-    rb"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d\d)(?::(\d\d))?\s+([+-])(\d\d)(\d\d)")
+    rb"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d\d)(?::(\d\d))?\s+([+-])(\d\d)(\d\d)"
+)
 _KNOWN_ZONE = re.compile(rb"[+-]\d{4}\b|\b(?:UT|UTC|GMT|Z|[ECMP][SD]T)\b", re.I)
 _MONTHS = {m.lower().encode(): i for i, m in enumerate(calendar.month_abbr) if m}
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -72,7 +83,7 @@ def parse_message(raw: RawMessage, mine: frozenset[str]) -> Message | str:
 
     mime = Mime(flags)
     body_raw = mime.text_of(headers, body)
-    if body_raw and len(body_raw) * 4 > zips.MAX_MESSAGE_TEXT_BYTES:   # the cap of every platform
+    if body_raw and len(body_raw) * 4 > zips.MAX_MESSAGE_TEXT_BYTES:  # the cap of every platform
         if (size := len(body_raw.encode("utf-8", "surrogatepass"))) > zips.MAX_MESSAGE_TEXT_BYTES:
             return zips.text_too_long(size)
     extracted = analyse(body_raw) if body_raw else None
@@ -88,9 +99,13 @@ def parse_message(raw: RawMessage, mine: frozenset[str]) -> Message | str:
     subject = _subject(headers[b"subject"]) if b"subject" in headers else None
     message_id = first_id(headers.get(b"message-id")) or decoded(headers.get(b"message-id", b"").strip())
     if not message_id:
-        message_id = "gmail-hash:" + hashlib.blake2b(
-            b"\0".join([headers.get(b"from", b""), headers.get(b"date", b""), headers.get(b"subject", b""), body]),
-            digest_size=12).hexdigest()
+        message_id = (
+            "gmail-hash:"
+            + hashlib.blake2b(
+                b"\0".join([headers.get(b"from", b""), headers.get(b"date", b""), headers.get(b"subject", b""), body]),
+                digest_size=12,
+            ).hexdigest()
+        )
         flags.append("message_id_missing")
     return Message(
         message_id=message_id,
@@ -106,11 +121,9 @@ def parse_message(raw: RawMessage, mine: frozenset[str]) -> Message | str:
         is_automated=_is_automated(headers, sender, labels),
         content_type="calendar" if mime.calendar else "email",
         body_raw=body_raw,
-        body_text=extracted.text if extracted else None,   # neutralised column-wise in Columns.table
+        body_text=extracted.text if extracted else None,  # neutralised column-wise in Columns.table
         flags=flags,
     )
-
-
 
 
 @CACHED

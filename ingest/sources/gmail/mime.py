@@ -1,4 +1,5 @@
 """Mail as bytes → text: header blocks, encoded words, MIME parts, transfer encodings and charsets."""
+
 from __future__ import annotations
 
 import binascii
@@ -6,9 +7,7 @@ import codecs
 import functools
 import re
 
-
 from ingest.sources.gmail.html_text import html_to_text
-
 
 MAX_MIME_DEPTH = 20
 _PART_HEADERS = frozenset(b"content-type content-transfer-encoding content-disposition".split())
@@ -19,24 +18,48 @@ _PARAM = re.compile(rb';\s*([A-Za-z0-9_*.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _MESSAGE_ID = re.compile(rb"<([^<>\s]+)>")
-_MULTIBYTE_CODECS = ("utf_", "utf-", "gb", "big5", "shift_jis", "euc_", "iso2022", "cp932", "cp936", "cp949",
-                     "cp950", "hz", "johab")
+_MULTIBYTE_CODECS = (
+    "utf_",
+    "utf-",
+    "gb",
+    "big5",
+    "shift_jis",
+    "euc_",
+    "iso2022",
+    "cp932",
+    "cp936",
+    "cp949",
+    "cp950",
+    "hz",
+    "johab",
+)
 _SEVEN_BIT_CODECS = ("iso2022", "utf-7", "hz")  # ASCII bytes that are not ASCII text
-_CHARSET_ALIASES = {"us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp1252", "latin1": "cp1252",
-                    "latin-1": "cp1252", "iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030",
-                    "ks_c_5601-1987": "cp949", "iso-8859-8-i": "iso8859_8", "unicode-1-1-utf-7": "utf-7",
-                    "x-unknown": "", "unknown-8bit": "", "unknown": "", "x-user-defined": ""}
+_CHARSET_ALIASES = {
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "iso-8859-8-i": "iso8859_8",
+    "unicode-1-1-utf-7": "utf-7",
+    "x-unknown": "",
+    "unknown-8bit": "",
+    "unknown": "",
+    "x-user-defined": "",
+}
 _NOT_FOR_MAIL = frozenset({"unicode_escape", "raw_unicode_escape", "undefined", "idna", "punycode"})
-
 
 
 def _cp1252_for_bad_utf8(err: UnicodeDecodeError) -> tuple[str, int]:
     """Decode the bytes that are not UTF-8 as Windows-1252: mixed or mislabelled mail reads right."""
-    return err.object[err.start:err.end].decode("cp1252", "replace"), err.end
+    return err.object[err.start : err.end].decode("cp1252", "replace"), err.end
 
 
 codecs.register_error("ai_me_cp1252", _cp1252_for_bad_utf8)
-
 
 
 def split_head(data: bytes) -> tuple[bytes, bytes, bool]:
@@ -46,7 +69,7 @@ def split_head(data: bytes) -> tuple[bytes, bytes, bool]:
     end = data.find(b"\n\n")
     if end < 0:
         return data, b"", False
-    return data[:end], data[end + 2:], True
+    return data[:end], data[end + 2 :], True
 
 
 def header_fields(head: bytes, wanted: frozenset[bytes]) -> dict[bytes, bytes]:
@@ -77,7 +100,7 @@ def _decode_words(text: str) -> str:
     pending_charset = None
     pos = 0
     for m in _ENCODED_WORD.finditer(text):
-        gap = text[pos:m.start()]
+        gap = text[pos : m.start()]
         charset = m[1].split("*", 1)[0].lower()
         if pending and (gap.strip() or charset != pending_charset):
             out.append(_decode_charset(b"".join(pending), pending_charset)[0])
@@ -115,6 +138,7 @@ def first_id(value: bytes | None) -> str | None:
 # parts), so what is decoded from them is cached; callers never change what these return.
 CACHED = functools.lru_cache(maxsize=4096)
 
+
 class Mime:
     """Walks one message's MIME tree: returns its text, notes attachments and invites in `flags`."""
 
@@ -130,8 +154,9 @@ class Mime:
             self._flag("html_body")
         return text
 
-    def _entity(self, headers: dict[bytes, bytes], body: bytes, depth: int,
-                default_type: bytes) -> tuple[str | None, str | None]:
+    def _entity(
+        self, headers: dict[bytes, bytes], body: bytes, depth: int, default_type: bytes
+    ) -> tuple[str | None, str | None]:
         """(text, "plain" | "html" | None) of one entity."""
         ctype, params = _content_type(headers.get(b"content-type"), default_type)
         if ctype in _CALENDAR_TYPES:
@@ -238,7 +263,7 @@ def _split_multipart(body: bytes, boundary: bytes) -> tuple[list[bytes], bool]:
     while pos >= 0:
         after = pos + len(delimiter)
         line_end = text.find(b"\n", after)
-        rest = text[after:line_end if line_end >= 0 else len(text)]
+        rest = text[after : line_end if line_end >= 0 else len(text)]
         if rest.startswith(b"--"):
             starts.append((pos, -1))
             closed = True
@@ -248,7 +273,7 @@ def _split_multipart(body: bytes, boundary: bytes) -> tuple[list[bytes], bool]:
         pos = text.find(delimiter, after)
     if not closed:
         starts.append((len(text), -1))
-    return [text[begin:starts[i + 1][0]] for i, (_, begin) in enumerate(starts[:-1])], closed
+    return [text[begin : starts[i + 1][0]] for i, (_, begin) in enumerate(starts[:-1])], closed
 
 
 def _split_part(part: bytes) -> tuple[dict[bytes, bytes], bytes]:
@@ -278,7 +303,7 @@ def _base64(data: bytes) -> tuple[bytes, bool]:
         return binascii.a2b_base64(data), False
     except binascii.Error:
         clean = _NOT_BASE64.sub(b"", data)
-        clean = clean[:len(clean) - len(clean) % 4] if len(clean) % 4 == 1 else clean + b"=" * (-len(clean) % 4)
+        clean = clean[: len(clean) - len(clean) % 4] if len(clean) % 4 == 1 else clean + b"=" * (-len(clean) % 4)
         return binascii.a2b_base64(clean), True
 
 

@@ -1,4 +1,5 @@
 """Conversations of Gmail messages: X-GM-THRID, else a thread derived from replies and subjects."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,12 +7,11 @@ import re
 import sys
 from itertools import islice
 
-
-
-
 _REPLY_PREFIX = re.compile(
     r"^(?:\s*(?:re|fwd?|aw|wg|tr|sv|vs|antw|odp|rif|r|res|enc|rv|ynt|fs|ref|doorst|trans|ответ|пересл)"
-    r"\s*(?:\[\d+\])?\s*[:：])+\s*", re.I)
+    r"\s*(?:\[\d+\])?\s*[:：])+\s*",
+    re.I,
+)
 
 
 class Threads:
@@ -28,8 +28,14 @@ class Threads:
         self.by_message: dict[int, str] = {}
         self.by_subject: dict[str, str] = {}
 
-    def conversation_of(self, thread_id: str | None, message_id: str, reply_to: str | None,
-                        root_reference: str | None, subject: str | None) -> str:
+    def conversation_of(
+        self,
+        thread_id: str | None,
+        message_id: str,
+        reply_to: str | None,
+        root_reference: str | None,
+        subject: str | None,
+    ) -> str:
         if thread_id:
             conversation = sys.intern("gmail:" + thread_id)  # one string per thread, not per message
         else:
@@ -37,8 +43,7 @@ class Threads:
         self._remember(self.by_message, hash(message_id), conversation)
         return conversation
 
-    def _derived(self, message_id: str, reply_to: str | None, root_reference: str | None,
-                 subject: str | None) -> str:
+    def _derived(self, message_id: str, reply_to: str | None, root_reference: str | None, subject: str | None) -> str:
         for parent in filter(None, (reply_to, root_reference)):
             known = self.by_message.get(hash(parent))
             if known:

@@ -6,26 +6,29 @@ exports, `messages/`; large exports are split across several zips, and a thread'
 land in different zips. A message file is recognised by its name wherever it is, so any of these
 layouts (or a folder inside one) works; every other file is ignored.
 """
+
 from __future__ import annotations
 
 import contextlib
 import re
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
 
-from ingest.sources.base import ExportError, ExportInput
 from ingest.sources import zips
+from ingest.sources.base import ExportError, ExportInput
 from ingest.sources.zips import UNREADABLE, check_export_total, inflation, name_error, open_zip
 
 MESSAGE_FILE = re.compile(r"message_(\d+)\.json")
 HTML_FILE = re.compile(r"message_\d+\.html")
 # Meta caps a file at 10,000 messages (a few MB); anything far bigger is not a message file.
 MAX_FILE_BYTES = zips.MAX_FILE_BYTES
-HTML_EXPORT = ("this is an HTML export, which ai-me cannot read: request your messages again from Meta "
-               "(Accounts Centre > Your information and permissions > Download your information) "
-               "and choose the format JSON")
+HTML_EXPORT = (
+    "this is an HTML export, which ai-me cannot read: request your messages again from Meta "
+    "(Accounts Centre > Your information and permissions > Download your information) "
+    "and choose the format JSON"
+)
 
 
 class UnreadableFile(Exception):
@@ -34,12 +37,12 @@ class UnreadableFile(Exception):
 
 @dataclass(frozen=True)
 class MessageFile:
-    thread: str                  # the thread's folder inside the export: groups its files
-    thread_name: str             # that folder's name, e.g. "alexmorgan_1234567890": stable across exports
-    number: int                  # N of message_N.json: a thread's files in order
-    ref: str                     # for source_ref: path relative to the export, "<zip>!<member>" in a zip
-    size: int                    # bytes of input it accounts for (compressed size in a zip)
-    read: Callable[[], bytes]    # raises UnreadableFile
+    thread: str  # the thread's folder inside the export: groups its files
+    thread_name: str  # that folder's name, e.g. "alexmorgan_1234567890": stable across exports
+    number: int  # N of message_N.json: a thread's files in order
+    ref: str  # for source_ref: path relative to the export, "<zip>!<member>" in a zip
+    size: int  # bytes of input it accounts for (compressed size in a zip)
+    read: Callable[[], bytes]  # raises UnreadableFile
 
 
 def discover(paths: list[Path]) -> list[ExportInput]:
@@ -63,8 +66,9 @@ def _folder_export(folder: Path) -> ExportInput:
     files = tuple(sorted(p for p in folder.rglob("message_*.json") if MESSAGE_FILE.fullmatch(p.name)))
     if not files:
         if any(folder.glob("*.zip")):
-            raise ExportError(folder, None, "no message_N.json files here, only zip files: "
-                                            "name the export's .zip file(s)")
+            raise ExportError(
+                folder, None, "no message_N.json files here, only zip files: name the export's .zip file(s)"
+            )
         _no_messages(folder, any(HTML_FILE.fullmatch(p.name) for p in folder.rglob("message_*.html")))
     return ExportInput(folder.name, files, folder)
 
@@ -81,8 +85,9 @@ def _zip_export(zips: list[Path]) -> ExportInput:
 
 
 def _no_messages(where: Path, html: bool) -> None:
-    raise ExportError(where, None, HTML_EXPORT if html else
-                      "no message_N.json files found: is this an Instagram or Messenger export?")
+    raise ExportError(
+        where, None, HTML_EXPORT if html else "no message_N.json files found: is this an Instagram or Messenger export?"
+    )
 
 
 @contextlib.contextmanager
@@ -99,8 +104,9 @@ def message_files(export: ExportInput) -> Iterator[list[MessageFile]]:
                 members += [(path, i) for i in infos]
                 found += [_zip_file(path, zf, info) for info in infos]
             # what the files to be read would inflate to, all told (those over a member's cap are not read)
-            check_export_total((path, i) for path, i in members
-                               if i.file_size <= MAX_FILE_BYTES and not inflation(i, "zip member"))
+            check_export_total(
+                (path, i) for path, i in members if i.file_size <= MAX_FILE_BYTES and not inflation(i, "zip member")
+            )
         yield sorted(found, key=lambda f: (f.thread, f.number, f.ref))
 
 
@@ -133,8 +139,14 @@ def _zip_file(zip_path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Mes
             raise UnreadableFile("refused zip member with an absolute or parent (..) path")
         return _read_member(zf, info)
 
-    return MessageFile(member.parent.as_posix(), member.parent.name or zip_path.stem, _number(member.name),
-                       ref, info.compress_size, read)
+    return MessageFile(
+        member.parent.as_posix(),
+        member.parent.name or zip_path.stem,
+        _number(member.name),
+        ref,
+        info.compress_size,
+        read,
+    )
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
@@ -148,7 +160,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         with zf.open(info) as f:
             return f.read()
-    except UnicodeDecodeError as e:   # its local header's name, flagged as UTF-8
+    except UnicodeDecodeError as e:  # its local header's name, flagged as UTF-8
         raise UnreadableFile(f"corrupt zip member ({name_error(e)})") from None
     except UNREADABLE as e:
         raise UnreadableFile(f"corrupt zip member ({type(e).__name__}: {e})") from None

@@ -5,12 +5,13 @@ message file is parsed on its own (memory is bounded by the largest file, not th
 file that is not valid JSON becomes one reject with the parser's position, the rest still lands.
 conversation_id is the platform and the thread's folder name, which Meta keeps across exports.
 """
+
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from itertools import groupby
-from typing import Iterator
 
 import orjson
 import pyarrow as pa
@@ -21,8 +22,8 @@ from ingest.sources.meta.messages import E2EE, LEGACY, Ordinals, People, convert
 from ingest.sources.meta.text import Repairer
 
 BATCH_ROWS = 50_000
-AHEAD = 2   # batches parsed ahead of the landing
-RAW_PREVIEW_BYTES = 64 << 10   # of an unparsable file, kept with its reject (the file stays the user's)
+AHEAD = 2  # batches parsed ahead of the landing
+RAW_PREVIEW_BYTES = 64 << 10  # of an unparsable file, kept with its reject (the file stays the user's)
 
 
 class _Batch:
@@ -125,8 +126,10 @@ def _parse(export: ExportInput, ctx: ParseContext, platform: str) -> Iterator[Pa
                 advanced += file.size
     yield from batch.flush()
     ctx.advance(sum(p.stat().st_size for p in export.files) - advanced)  # media and other files in zips
-    ctx.note(f"{threads} threads in {sum(shapes.values())} message files "
-             f"({shapes[LEGACY.name]} legacy JSON, {shapes[E2EE.name]} end-to-end-encrypted JSON)")
+    ctx.note(
+        f"{threads} threads in {sum(shapes.values())} message files "
+        f"({shapes[LEGACY.name]} legacy JSON, {shapes[E2EE.name]} end-to-end-encrypted JSON)"
+    )
 
 
 def _load(file: MessageFile) -> dict | Reject:
@@ -142,10 +145,13 @@ def _load(file: MessageFile) -> dict | Reject:
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:  # orjson reports these at char 0
             return Reject(f"{file.ref}@{bad.start}", f"invalid JSON: not UTF-8 at byte {bad.start}", _preview(raw))
-        return Reject(f"{file.ref}:{e.lineno}:{e.colno}",
-                      f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno} (char {e.pos})", _preview(raw))
+        return Reject(
+            f"{file.ref}:{e.lineno}:{e.colno}",
+            f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno} (char {e.pos})",
+            _preview(raw),
+        )
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
-        return Reject(file.ref, "not a Meta message file: no \"messages\" list", _preview(raw))
+        return Reject(file.ref, 'not a Meta message file: no "messages" list', _preview(raw))
     return data
 
 

@@ -11,70 +11,97 @@ kernels, one mojibake round trip per file); only messages with attachments, reac
 system-line look get Python of their own. A file with an unreadable message is screened message by
 message first, so that message alone becomes a reject.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import itemgetter
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from ingest.core.identity import Me
+from ingest.core.schema import REACTION_TYPE, TIMESTAMP_MS_RANGE
 from ingest.sources import zips
 from ingest.sources.base import Reject
 from ingest.sources.columns import repeated_list
-from ingest.core.identity import Me
 from ingest.sources.meta.text import Repairer
-from ingest.core.schema import REACTION_TYPE, TIMESTAMP_MS_RANGE
 from ingest.sources.text import neutralise_column
 
 # System lines Meta writes as ordinary messages (English exports). A cheap keyword search first
 # (RE2, on the whole column), then the exact sentence shapes, so writing that merely mentions a
 # call stays text. Being ASCII, the patterns also work on still-escaped text (see _legacy_special).
-SYSTEM_HINT = (r" the group| theme| nickname| emoji| quick reaction| call| chat|attachment"
-               r"|connected on Messenger|Facebook friend|iked |eacted | waved| pinned| admin")
+SYSTEM_HINT = (
+    r" the group| theme| nickname| emoji| quick reaction| call| chat|attachment"
+    r"|connected on Messenger|Facebook friend|iked |eacted | waved| pinned| admin"
+)
 MAX_SYSTEM_LINE = 200
 _NAME = r"[^\n]{1,80}?"
 _CALL = r"(?:video |audio |voice )?(?:call|chat)"
-_REACTION_LINE = re.compile(rf"(?:{_NAME} )?(?:[Ll]iked|[Rr]eacted(?: [^\n]{{1,40}}?)? to) "
-                            r"(?:a|your|their|his|her) message\.?")
+_REACTION_LINE = re.compile(
+    rf"(?:{_NAME} )?(?:[Ll]iked|[Rr]eacted(?: [^\n]{{1,40}}?)? to) "
+    r"(?:a|your|their|his|her) message\.?"
+)
 _MISSED_CALL = re.compile(rf"(?:You missed an? {_CALL} (?:from|with) {_NAME}|{_NAME} missed your {_CALL})\.?")
-_SYSTEM_LINE = re.compile("|".join((
-    rf"{_NAME} (?:named|renamed) the group(?: [^\n]*)?",
-    rf"{_NAME} (?:changed|removed) the group (?:name|photo|image)(?: [^\n]*)?",
-    rf"{_NAME} (?:created|left|joined) the group[^\n]*",
-    rf"{_NAME} (?:added|removed) {_NAME} (?:to|from) the group\.?",
-    rf"{_NAME} (?:changed|set) the (?:chat )?theme[^\n]*",
-    rf"{_NAME} (?:changed|set) the (?:quick reaction|emoji)[^\n]*",
-    rf"{_NAME} (?:set|changed|cleared) (?:the|your|his|her|their) (?:own )?nickname[^\n]*",
-    rf"{_NAME} (?:started|joined|ended) (?:a|an|the) {_CALL}\.?",
-    rf"(?:The )?{_CALL} ended\.?",
-    rf"{_NAME} sent an attachment\.",
-    r"You are now connected on Messenger\.?",
-    r"Say hi to your new Facebook friend[^\n]*",
-    rf"{_NAME} (?:waved at|pinned|unpinned) {_NAME}",
-    rf"{_NAME} (?:made|named) {_NAME} an? (?:group )?admin\.?",
-)))
+_SYSTEM_LINE = re.compile(
+    "|".join(
+        (
+            rf"{_NAME} (?:named|renamed) the group(?: [^\n]*)?",
+            rf"{_NAME} (?:changed|removed) the group (?:name|photo|image)(?: [^\n]*)?",
+            rf"{_NAME} (?:created|left|joined) the group[^\n]*",
+            rf"{_NAME} (?:added|removed) {_NAME} (?:to|from) the group\.?",
+            rf"{_NAME} (?:changed|set) the (?:chat )?theme[^\n]*",
+            rf"{_NAME} (?:changed|set) the (?:quick reaction|emoji)[^\n]*",
+            rf"{_NAME} (?:set|changed|cleared) (?:the|your|his|her|their) (?:own )?nickname[^\n]*",
+            rf"{_NAME} (?:started|joined|ended) (?:a|an|the) {_CALL}\.?",
+            rf"(?:The )?{_CALL} ended\.?",
+            rf"{_NAME} sent an attachment\.",
+            r"You are now connected on Messenger\.?",
+            r"Say hi to your new Facebook friend[^\n]*",
+            rf"{_NAME} (?:waved at|pinned|unpinned) {_NAME}",
+            rf"{_NAME} (?:made|named) {_NAME} an? (?:group )?admin\.?",
+        )
+    )
+)
 # Meta's stand-in text for an attachment: not something the sender wrote.
-_PLACEHOLDER = re.compile(rf"{_NAME} sent (?:an attachment|a (?:photo|video|voice message|sticker|link|file|GIF"
-                          r"(?: from GIPHY)?)|\d+ photos)\.")
+_PLACEHOLDER = re.compile(
+    rf"{_NAME} sent (?:an attachment|a (?:photo|video|voice message|sticker|link|file|GIF"
+    r"(?: from GIPHY)?)|\d+ photos)\."
+)
 
-_LEGACY_MEDIA = (("photos", "photo"), ("videos", "video"), ("audio_files", "audio"), ("gifs", "gif"),
-                 ("sticker", "sticker"), ("files", "file"))
-_EXTENSION_KIND = {**dict.fromkeys(("jpg", "jpeg", "png", "webp", "heic", "bmp"), "photo"),
-                   **dict.fromkeys(("mp4", "mov", "webm", "3gp", "mkv", "avi"), "video"),
-                   **dict.fromkeys(("m4a", "aac", "mp3", "ogg", "opus", "wav", "amr"), "audio"),
-                   "gif": "gif"}
+_LEGACY_MEDIA = (
+    ("photos", "photo"),
+    ("videos", "video"),
+    ("audio_files", "audio"),
+    ("gifs", "gif"),
+    ("sticker", "sticker"),
+    ("files", "file"),
+)
+_EXTENSION_KIND = {
+    **dict.fromkeys(("jpg", "jpeg", "png", "webp", "heic", "bmp"), "photo"),
+    **dict.fromkeys(("mp4", "mov", "webm", "3gp", "mkv", "avi"), "video"),
+    **dict.fromkeys(("m4a", "aac", "mp3", "ogg", "opus", "wav", "amr"), "audio"),
+    "gif": "gif",
+}
 # Keys a plain text message carries (reactions are handled for every message). Legacy files mark
 # only some messages with is_unsent or type (older Messenger exports all of them: those files
 # take the slower path); e2ee files mark every message, so there the values are checked too.
-_LEGACY_PLAIN = frozenset({"sender_name", "timestamp_ms", "content", "reactions", "is_geoblocked_for_viewer",
-                           "is_unsent_image_by_messenger_kid_parent"})
+_LEGACY_PLAIN = frozenset(
+    {
+        "sender_name",
+        "timestamp_ms",
+        "content",
+        "reactions",
+        "is_geoblocked_for_viewer",
+        "is_unsent_image_by_messenger_kid_parent",
+    }
+)
 _E2EE_PLAIN = frozenset({"senderName", "timestamp", "text", "reactions", "media", "isUnsent", "type"})
 _REACTIONS = pa.list_(REACTION_TYPE)
 _FLAGS = pa.list_(pa.string())
@@ -94,8 +121,8 @@ class Shape:
     timestamp: str
     text: str
     title: str
-    to_look_at: Callable[[list], list[int]]                      # rows that may not be plain text
-    special: Callable[[dict, "str | None"], "Special | None"]    # None: plain after all
+    to_look_at: Callable[[list], list[int]]  # rows that may not be plain text
+    special: Callable[[dict, str | None], Special | None]  # None: plain after all
 
 
 def _legacy_rows(msgs: list) -> list[int]:
@@ -121,8 +148,11 @@ def _legacy_special(m: dict, text: str | None) -> Special | None:
 
 
 def _e2ee_rows(msgs: list) -> list[int]:
-    return [i for i, m in enumerate(msgs) if not _E2EE_PLAIN.issuperset(m) or m.get("isUnsent")
-            or m.get("media") or m.get("type", "text") != "text"]
+    return [
+        i
+        for i, m in enumerate(msgs)
+        if not _E2EE_PLAIN.issuperset(m) or m.get("isUnsent") or m.get("media") or m.get("type", "text") != "text"
+    ]
 
 
 def _e2ee_special(m: dict, text: str | None) -> Special | None:
@@ -200,9 +230,14 @@ class People:
         """(repaired reactions, whether something malformed was left out)."""
         if not isinstance(raw, list):
             return None, True
-        out = [{"actor": self.string(r["actor"]) if isinstance(r.get("actor"), str) else None,
-                "reaction": self.string(r["reaction"]) if isinstance(r.get("reaction"), str) else None}
-               for r in raw if isinstance(r, dict)]
+        out = [
+            {
+                "actor": self.string(r["actor"]) if isinstance(r.get("actor"), str) else None,
+                "reaction": self.string(r["reaction"]) if isinstance(r.get("reaction"), str) else None,
+            }
+            for r in raw
+            if isinstance(r, dict)
+        ]
         return out or None, len(out) != len(raw)
 
 
@@ -245,14 +280,22 @@ class Irregular(Exception):
     """The column-wise path met something unexpected: screen the file message by message."""
 
 
-def convert(data: dict, shape: Shape, ref: str, conversation_id: str, people: People, ordinals: Ordinals
-            ) -> tuple[pa.Table | None, list[Reject]]:
+def convert(
+    data: dict, shape: Shape, ref: str, conversation_id: str, people: People, ordinals: Ordinals
+) -> tuple[pa.Table | None, list[Reject]]:
     """The file's messages as a table (file order; an `ordinal` column instead of message_id, which
     is hashed per batch) and its unreadable messages as rejects. `data["messages"]` is a list."""
     msgs = data["messages"]
     title = data.get(shape.title)
-    file = _File(shape, ref, conversation_id, people.string(title) if isinstance(title, str) else None,
-                 participants_of(data, people), people, ordinals)
+    file = _File(
+        shape,
+        ref,
+        conversation_id,
+        people.string(title) if isinstance(title, str) else None,
+        participants_of(data, people),
+        people,
+        ordinals,
+    )
     try:
         return file.table(msgs, None), []
     except Irregular:
@@ -308,7 +351,7 @@ def _check(m, shape: Shape) -> None:
     if type(m) is not dict:
         raise BadMessage("message is not a JSON object")
     ts = m.get(shape.timestamp)
-    if type(ts) is not int or not -2**63 <= ts < 2**63:
+    if type(ts) is not int or not -(2**63) <= ts < 2**63:
         raise BadMessage(f"{shape.timestamp} is missing or not an integer")
     if not TIMESTAMP_MS_RANGE[0] <= ts <= TIMESTAMP_MS_RANGE[1]:
         raise BadMessage(f"{shape.timestamp} is out of range (not in the years 1 to 9999)")
@@ -330,12 +373,13 @@ def _text_bytes(text: str | None) -> int:
 @dataclass
 class _Read:
     """A file's messages read column-wise, before classification."""
+
     ts: pa.Int64Array
-    texts: pa.StringArray        # repaired; null where a message has no text
-    senders: pa.StringArray      # as exported
-    specials: dict               # row -> Special, or None where it is plain after all
-    reactions: list              # repaired, per row
-    flags: list                  # per row
+    texts: pa.StringArray  # repaired; null where a message has no text
+    senders: pa.StringArray  # as exported
+    specials: dict  # row -> Special, or None where it is plain after all
+    reactions: list  # repaired, per row
+    flags: list  # per row
 
 
 @dataclass
@@ -358,21 +402,23 @@ class _File:
         body_raw = self._patched(read.texts, raw_over)
         senders, directions = self._senders(read.senders)
         rows = pa.array(range(n) if index is None else index, pa.int64())
-        return pa.table({
-            "conversation_id": pa.repeat(pa.scalar(self.conversation_id), n),
-            "ordinal": self.ordinals.of(read.ts.to_numpy(), senders, body_raw),
-            "timestamp_ms": read.ts,
-            "sender": senders,
-            "direction": directions,
-            "participants": repeated_list(pa.array(self.participants, pa.string()), n),
-            "body_raw": body_raw,
-            "body_text": neutralise_column(self._patched(read.texts, text_over)),
-            "content_type": pa.array(kinds, pa.string()),
-            "conversation_title": pa.repeat(pa.scalar(self.title, pa.string()), n),
-            "reactions": pa.array(read.reactions, _REACTIONS),
-            "flags": pa.array(read.flags, _FLAGS),
-            "source_ref": pc.binary_join_element_wise(f"{self.ref}#messages[", rows.cast(pa.string()), "]", ""),
-        })
+        return pa.table(
+            {
+                "conversation_id": pa.repeat(pa.scalar(self.conversation_id), n),
+                "ordinal": self.ordinals.of(read.ts.to_numpy(), senders, body_raw),
+                "timestamp_ms": read.ts,
+                "sender": senders,
+                "direction": directions,
+                "participants": repeated_list(pa.array(self.participants, pa.string()), n),
+                "body_raw": body_raw,
+                "body_text": neutralise_column(self._patched(read.texts, text_over)),
+                "content_type": pa.array(kinds, pa.string()),
+                "conversation_title": pa.repeat(pa.scalar(self.title, pa.string()), n),
+                "reactions": pa.array(read.reactions, _REACTIONS),
+                "flags": pa.array(read.flags, _FLAGS),
+                "source_ref": pc.binary_join_element_wise(f"{self.ref}#messages[", rows.cast(pa.string()), "]", ""),
+            }
+        )
 
     def _read(self, msgs: list) -> _Read:
         shape = self.shape
@@ -386,9 +432,10 @@ class _File:
             low, high = pc.min_max(ts).values()
             if low.as_py() < TIMESTAMP_MS_RANGE[0] or high.as_py() > TIMESTAMP_MS_RANGE[1]:
                 raise Irregular
-            if (max(map(len, filter(None, texts)), default=0) * 4 > zips.MAX_MESSAGE_TEXT_BYTES
-                    and any(_text_bytes(t) > zips.MAX_MESSAGE_TEXT_BYTES for t in texts if type(t) is str)):
-                raise Irregular   # an over-long text: screened (and rejected) message by message
+            if max(map(len, filter(None, texts)), default=0) * 4 > zips.MAX_MESSAGE_TEXT_BYTES and any(
+                _text_bytes(t) > zips.MAX_MESSAGE_TEXT_BYTES for t in texts if type(t) is str
+            ):
+                raise Irregular  # an over-long text: screened (and rejected) message by message
             specials = {i: shape.special(msgs[i], texts[i] or None) for i in shape.to_look_at(msgs)}
             reactions, flags = self._reactions(list(map(dict.get, msgs, repeat("reactions"))))
         except (TypeError, AttributeError, KeyError, IndexError, OverflowError, pa.ArrowException) as e:
@@ -436,8 +483,10 @@ class _File:
         encoded = raw.dictionary_encode()
         names = [self.people.string(s) or None for s in encoded.dictionary.to_pylist()]
         directions = [self.people.direction(s) if s else "inbound" for s in names]
-        return (pa.array(names, pa.string()).take(encoded.indices),
-                pa.array(directions, pa.string()).take(encoded.indices).fill_null("inbound"))
+        return (
+            pa.array(names, pa.string()).take(encoded.indices),
+            pa.array(directions, pa.string()).take(encoded.indices).fill_null("inbound"),
+        )
 
 
 def _rows(mask: pa.BooleanArray) -> list[int]:
@@ -449,7 +498,12 @@ def with_message_ids(table: pa.Table) -> pa.Table:
     "conversation_id␟timestamp_ms␟sender␟body_raw␟ordinal" (␟ = U+001F, null as empty): the same
     message gets the same id in every export of its thread."""
     keys = pc.binary_join_element_wise(
-        table["conversation_id"], table["timestamp_ms"].cast(pa.string()), table["sender"].fill_null(""),
-        table["body_raw"].fill_null(""), table["ordinal"].cast(pa.string()), "\x1f").cast(pa.binary())
+        table["conversation_id"],
+        table["timestamp_ms"].cast(pa.string()),
+        table["sender"].fill_null(""),
+        table["body_raw"].fill_null(""),
+        table["ordinal"].cast(pa.string()),
+        "\x1f",
+    ).cast(pa.binary())
     ids = pa.array(list(map(xxhash.xxh3_128_hexdigest, keys.to_pylist())), pa.string())
     return table.drop_columns(["ordinal"]).append_column("message_id", ids)

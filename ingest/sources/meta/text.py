@@ -1,4 +1,5 @@
 """Undoing Meta's export encoding for a whole column at once (see text.repair_meta_mojibake)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,9 +25,15 @@ class Repairer:
         if data is not None:
             offsets = np.zeros(len(texts) + 1, np.int32)
             offsets[1:][present] = list(map(len, filter(None, texts)))
-            repaired = pa.Array.from_buffers(pa.string(), len(texts), [
-                pa.py_buffer(np.packbits(present, bitorder="little")), pa.py_buffer(np.cumsum(offsets, dtype=np.int32)),
-                pa.py_buffer(data)])
+            repaired = pa.Array.from_buffers(
+                pa.string(),
+                len(texts),
+                [
+                    pa.py_buffer(np.packbits(present, bitorder="little")),
+                    pa.py_buffer(np.cumsum(offsets, dtype=np.int32)),
+                    pa.py_buffer(data),
+                ],
+            )
             try:
                 repaired.validate(full=True)  # each text valid UTF-8: each round trip holds
                 return repaired

@@ -6,6 +6,7 @@ bidi marks vary between files but not within one. The variant is detected once p
 sample, and its own regex then runs over every line of a block at once (Arrow, RE2). A line
 that does not match it continues the message above.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,15 +22,16 @@ from ingest.sources.whatsapp.content import is_ios_system_line
 
 SAMPLE_LINES = 1000
 _BIDI = f"[{BIDI_MARKS}]*"
-_SPACE = "[ \u00a0\u202f]?"   # before AM/PM and inside "p. m.": a space, NBSP or NNBSP
+_SPACE = "[ \u00a0\u202f]?"  # before AM/PM and inside "p. m.": a space, NBSP or NNBSP
 _AMPM = f"{_SPACE}[AaPp]\\.?{_SPACE}[Mm]\\.?"
 # Any variant (Python re), to find out which one a file uses.
 _ANY_HEADER_RE = re.compile(
     rf"{_BIDI}(?P<open>\[)?\d{{1,4}}(?P<ds>[./-]) ?\d{{1,2}}(?P=ds) ?\d{{2,4}}\.?"
     rf"(?P<dts>,? (?:klo )?|,)\d{{1,2}}(?P<ts>[:.])\d{{2}}(?P<sec>(?P=ts)\d{{2}})?"
-    rf"(?P<ampm>{_AMPM})?(?P<close>\] | [-\u2013] )")
-_QUOTES = "\"\u201c\u201d\u201e"
-_MAX_NAME = 100   # longer "names" are system lines that happen to contain ": "
+    rf"(?P<ampm>{_AMPM})?(?P<close>\] | [-\u2013] )"
+)
+_QUOTES = '"\u201c\u201d\u201e'
+_MAX_NAME = 100  # longer "names" are system lines that happen to contain ": "
 _LRM = "\u200e".encode()
 # The bytes a header line can start with: a digit, "[", or the first byte of a bidi mark.
 _HEADER_FIRST_BYTE = np.zeros(256, bool)
@@ -38,9 +40,9 @@ _HEADER_FIRST_BYTE[[*b"0123456789[", *{m.encode()[0] for m in BIDI_MARKS}]] = Tr
 
 @dataclass(frozen=True)
 class Variant:
-    bracket: bool        # iOS "[date, time] " rather than Android "date, time - "
+    bracket: bool  # iOS "[date, time] " rather than Android "date, time - "
     date_sep: str
-    datetime_sep: str    # ", ", " ", "," or " klo "
+    datetime_sep: str  # ", ", " ", "," or " klo "
     time_sep: str
     seconds: bool
     twelve_hour: bool
@@ -53,11 +55,14 @@ class Variant:
         """RE2 for a header line: captures head (all before the text), date, time and sender."""
         ds, ts = re.escape(self.date_sep), re.escape(self.time_sep)
         date = rf"\d{{1,4}}{ds} ?\d{{1,2}}{ds} ?\d{{2,4}}\.?"
-        time = (rf"\d{{1,2}}{ts}\d{{2}}" + (rf"{ts}\d{{2}}" if self.seconds else "")
-                + (_AMPM if self.twelve_hour else ""))
+        time = (
+            rf"\d{{1,2}}{ts}\d{{2}}" + (rf"{ts}\d{{2}}" if self.seconds else "") + (_AMPM if self.twelve_hour else "")
+        )
         open_, close = (r"\[", r"\] ") if self.bracket else ("", " [-\u2013] ")
-        return (rf"^(?P<head>{_BIDI}{open_}(?P<date>{date}){re.escape(self.datetime_sep)}(?P<time>{time}){close}"
-                rf"(?:(?P<sender>[^:\n]+): )?)")
+        return (
+            rf"^(?P<head>{_BIDI}{open_}(?P<date>{date}){re.escape(self.datetime_sep)}(?P<time>{time}){close}"
+            rf"(?:(?P<sender>[^:\n]+): )?)"
+        )
 
 
 def detect_variant(sample: str) -> Variant | None:
@@ -74,26 +79,28 @@ def detect_variant(sample: str) -> Variant | None:
 class Scan:
     """The headers found in one block of whole lines; per-header arrays are indexed like `rows`."""
 
-    data: bytearray           # the block (invalid UTF-8 replaced); only data[:end] is scanned
-    end: int                  # end of the block's complete lines
-    line_starts: np.ndarray   # byte offset of each line, plus end
-    rows: np.ndarray          # line index of each header
-    text_start: np.ndarray    # byte offset where each header's message text starts
-    date_codes: np.ndarray    # index into dates
-    dates: list[str]          # distinct date strings of the block's lines
-    time_codes: np.ndarray    # index into times
-    times: pa.Array           # distinct time strings of the block's lines
+    data: bytearray  # the block (invalid UTF-8 replaced); only data[:end] is scanned
+    end: int  # end of the block's complete lines
+    line_starts: np.ndarray  # byte offset of each line, plus end
+    rows: np.ndarray  # line index of each header
+    text_start: np.ndarray  # byte offset where each header's message text starts
+    date_codes: np.ndarray  # index into dates
+    dates: list[str]  # distinct date strings of the block's lines
+    time_codes: np.ndarray  # index into times
+    times: pa.Array  # distinct time strings of the block's lines
     sender_codes: np.ndarray  # index into sender_names; -1 for system lines
-    sender_names: list[str]   # distinct senders, bidi marks and `~` removed
-    system: np.ndarray        # system line (no person wrote it)
+    sender_names: list[str]  # distinct senders, bidi marks and `~` removed
+    system: np.ndarray  # system line (no person wrote it)
     repaired_utf8: bool = False
 
 
 def scan_block(data: bytearray, end: int, variant: Variant, regex: str) -> Scan:
     """Find the headers among the lines of data[:end]."""
     line_starts = _line_starts(data, end)
-    try:   # the block as one string: lines split at "\n", which no UTF-8 sequence holds
-        pa.StringArray.from_buffers(1, pa.py_buffer(np.array([0, end], np.int32)), pa.py_buffer(data)).validate(full=True)
+    try:  # the block as one string: lines split at "\n", which no UTF-8 sequence holds
+        pa.StringArray.from_buffers(1, pa.py_buffer(np.array([0, end], np.int32)), pa.py_buffer(data)).validate(
+            full=True
+        )
     except pa.ArrowInvalid:
         repaired = bytearray(data[:end].decode("utf-8", errors="replace").encode("utf-8"))
         return _mark_repaired(scan_block(repaired + data[end:], len(repaired), variant, regex))
@@ -102,8 +109,11 @@ def scan_block(data: bytearray, end: int, variant: Variant, regex: str) -> Scan:
     # are dictionary-encoded rather than filtered: cheaper, and dates, times and senders repeat.
     buf = np.frombuffer(data, dtype=np.uint8, count=end)
     starts = line_starts[:-1]
-    candidates = np.flatnonzero((line_starts[1:] > starts) & _HEADER_FIRST_BYTE[buf[np.minimum(starts, max(end - 1, 0))]]
-                                if end else np.zeros(len(starts), bool))
+    candidates = np.flatnonzero(
+        (line_starts[1:] > starts) & _HEADER_FIRST_BYTE[buf[np.minimum(starts, max(end - 1, 0))]]
+        if end
+        else np.zeros(len(starts), bool)
+    )
     lines = pa.StringArray.from_buffers(len(starts), pa.py_buffer(line_starts.astype(np.int32)), pa.py_buffer(data))
     if len(candidates) < len(starts):
         lines = lines.take(pa.array(candidates))
@@ -122,10 +132,20 @@ def scan_block(data: bytearray, end: int, variant: Variant, regex: str) -> Scan:
     system = not_a_name | (name_len == 0)
     if variant.bracket:
         system |= _ios_system_lines(data, line_starts, rows, text_start)
-    return Scan(data, end, line_starts, rows, text_start,
-                np.asarray(dates.indices, dtype=np.int64)[hits], dates.dictionary.to_pylist(),
-                np.asarray(times.indices, dtype=np.int64)[hits], times.dictionary,
-                np.where(system, -1, codes), names, system)
+    return Scan(
+        data,
+        end,
+        line_starts,
+        rows,
+        text_start,
+        np.asarray(dates.indices, dtype=np.int64)[hits],
+        dates.dictionary.to_pylist(),
+        np.asarray(times.indices, dtype=np.int64)[hits],
+        times.dictionary,
+        np.where(system, -1, codes),
+        names,
+        system,
+    )
 
 
 def _mark_repaired(scan: Scan) -> Scan:
@@ -145,8 +165,10 @@ def _clean_senders(spelled: list[str]) -> tuple[list[str], np.ndarray]:
     """Senders without bidi marks and the `~` WhatsApp puts before unsaved contacts, plus which
     "names" are no names at all but the text of a system line that happens to hold ": "."""
     names = [strip_bidi(s).strip().lstrip("~").strip() for s in spelled]
-    bogus = np.array([s != "" and (not n or len(n) > _MAX_NAME or any(q in n for q in _QUOTES))
-                      for s, n in zip(spelled, names)], dtype=bool)
+    bogus = np.array(
+        [s != "" and (not n or len(n) > _MAX_NAME or any(q in n for q in _QUOTES)) for s, n in zip(spelled, names)],
+        dtype=bool,
+    )
     return names, bogus
 
 
@@ -159,6 +181,6 @@ def _ios_system_lines(data: bytearray, line_starts: np.ndarray, rows: np.ndarray
     marked = room & (buf[first] == _LRM[0]) & (buf[first + 1] == _LRM[1]) & (buf[first + 2] == _LRM[2])
     out = np.zeros(len(rows), dtype=bool)
     for i in np.flatnonzero(marked).tolist():
-        line = data[text_start[i]:ends[i]].decode("utf-8").rstrip("\r\n")
+        line = data[text_start[i] : ends[i]].decode("utf-8").rstrip("\r\n")
         out[i] = is_ios_system_line(line)
     return out

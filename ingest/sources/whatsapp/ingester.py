@@ -10,35 +10,36 @@ a survey (dates and senders), because the date order and the participants must b
 the whole file before its first row is written, then the parse. The last message of a block is
 held back until the next block shows where it ends.
 """
+
 from __future__ import annotations
 
 import hashlib
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from ingest.core.schema import CONTENT_TYPES, DIRECTIONS
 from ingest.sources import zips
 from ingest.sources.base import ExportError, ExportInput, Ingester, ParseContext, ParseItem, Reject
 from ingest.sources.columns import constant, repeated_list
-from ingest.core.schema import CONTENT_TYPES, DIRECTIONS
 from ingest.sources.text import neutralise_column, strip_bidi
 from ingest.sources.whatsapp.content import CANDIDATE_RE, classify_candidate
-from ingest.sources.whatsapp.headers import Scan, detect_variant, scan_block
 from ingest.sources.whatsapp.files import ChatSource, discover, open_chat, read_after
+from ingest.sources.whatsapp.headers import Scan, detect_variant, scan_block
 from ingest.sources.whatsapp.timestamps import DATE_ORDERS, LocalClock, epoch_days, infer_date_order, seconds_of_day
 
-SINGLE_BLOCK_BYTES = 16 << 20   # a chat up to this size is read once, as one block
-BLOCK_BYTES = 8 << 20           # a larger one is surveyed, then read again in blocks of this size
+SINGLE_BLOCK_BYTES = 16 << 20  # a chat up to this size is read once, as one block
+BLOCK_BYTES = 8 << 20  # a larger one is surveyed, then read again in blocks of this size
 BATCH_ROWS = 50_000
-MAX_MESSAGE_BYTES = 4 << 20   # held back across blocks up to this; a longer message is cut (and so rejected)
+MAX_MESSAGE_BYTES = 4 << 20  # held back across blocks up to this; a longer message is cut (and so rejected)
 SAMPLE_BYTES = 256 << 10
-PARTICIPANT_CELLS = 1_000_000   # names repeated in one batch's participants column
+PARTICIPANT_CELLS = 1_000_000  # names repeated in one batch's participants column
 _TYPE_CODE = {t: i for i, t in enumerate(CONTENT_TYPES)}
 
 
@@ -59,7 +60,7 @@ def conversation_id(title: str) -> str:
 @dataclass
 class _Block:
     scan: Scan
-    complete: int    # messages that end in this block (the rest is held back)
+    complete: int  # messages that end in this block (the rest is held back)
     input_bytes: int
 
     @property
@@ -77,7 +78,7 @@ class _Block:
     def carry(self) -> bytes:
         """What the next block starts with: the held-back message, or an incomplete last line."""
         scan = self.scan
-        return bytes(scan.data[scan.line_starts[scan.rows[self.complete]] if self.held else scan.end:])
+        return bytes(scan.data[scan.line_starts[scan.rows[self.complete]] if self.held else scan.end :])
 
 
 class _ChatParser:
@@ -87,9 +88,13 @@ class _ChatParser:
             head = f.read(SAMPLE_BYTES)
         variant = detect_variant(head.decode("utf-8", errors="replace"))
         if variant is None:
-            utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))   # re-saved by an editor; WhatsApp writes UTF-8
-            raise ExportError(source.display, None, "not a WhatsApp chat export: " + (
-                "the file is UTF-16 text, save it as UTF-8" if utf16 else "no message header found"))
+            utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))  # re-saved by an editor; WhatsApp writes UTF-8
+            raise ExportError(
+                source.display,
+                None,
+                "not a WhatsApp chat export: "
+                + ("the file is UTF-16 text, save it as UTF-8" if utf16 else "no message header found"),
+            )
         self.variant, self.regex = variant, variant.regex()
         self.conversation_id = conversation_id(source.title)
         self.clock = LocalClock(ctx.timezone)
@@ -102,12 +107,12 @@ class _ChatParser:
             self._decide(self._blocks(BLOCK_BYTES))
             yield from self._emit(self._blocks(BLOCK_BYTES))
         else:
-            blocks = list(self._blocks(SINGLE_BLOCK_BYTES))   # one scan serves both steps
+            blocks = list(self._blocks(SINGLE_BLOCK_BYTES))  # one scan serves both steps
             self._decide(iter(blocks))
             yield from self._emit(iter(blocks))
 
     def _blocks(self, size: int) -> Iterator[_Block]:
-        carry, unscanned = b"", 0   # unscanned: input bytes read but not yet in a yielded block
+        carry, unscanned = b"", 0  # unscanned: input bytes read but not yet in a yielded block
         with self.src.open() as stream:
             while True:
                 data = read_after(stream, carry, size)
@@ -117,10 +122,10 @@ class _ChatParser:
                 unscanned += fresh
                 last = fresh < size
                 end = len(data) if last else data.rfind(b"\n") + 1
-                if end == 0 and len(data) < 4 * size:   # no complete line yet
+                if end == 0 and len(data) < 4 * size:  # no complete line yet
                     carry = bytes(data)
                     continue
-                block = self._block(data, end or len(data), last, unscanned)   # a giant line is cut
+                block = self._block(data, end or len(data), last, unscanned)  # a giant line is cut
                 yield block
                 if last:
                     return
@@ -145,8 +150,7 @@ class _ChatParser:
         configured = self.ctx.date_order if self.ctx.date_order in DATE_ORDERS else None
         self.order, how = infer_date_order(dates, configured, self.variant.twelve_hour)
         self.participants = pa.array(sorted(people), pa.string())
-        self.ctx.note(f"{self.variant.style} headers, date order {self.order} ({how}), "
-                      f"times read in {self.clock.name}")
+        self.ctx.note(f"{self.variant.style} headers, date order {self.order} ({how}), times read in {self.clock.name}")
         kind = "group chat" if len(people) > 2 else "one-to-one chat"
         self.ctx.note(f"{kind}, {len(people)} participant{'' if len(people) == 1 else 's'}")
         if not any(map(self.ctx.me.is_me, people)):
@@ -174,7 +178,7 @@ class _ChatParser:
         count = int(scan.rows[0]) if len(scan.rows) else len(scan.line_starts) - 1
         if count == 0:
             return
-        raw = _decode(scan.data[:scan.line_starts[count]]).removesuffix("\n")
+        raw = _decode(scan.data[: scan.line_starts[count]]).removesuffix("\n")
         reason = "text before the first message header" if line == 1 else "lines outside any message"
         self.ctx.records_in += 1
         yield Reject(self._ref(line, raw), reason, raw)
@@ -184,16 +188,16 @@ class _ChatParser:
         self.ctx.records_in += n
         ends = _text_ends(scan, n)
         local = _local_seconds(scan, n, self.order)
-        sizes = ends - scan.text_start[:n]   # WhatsApp's own limit, 65,536 characters, is far below the cap
+        sizes = ends - scan.text_start[:n]  # WhatsApp's own limit, 65,536 characters, is far below the cap
         too_long = (local >= 0) & (sizes > zips.MAX_MESSAGE_TEXT_BYTES)
         for i in np.flatnonzero((local < 0) | too_long).tolist():
-            raw = _decode(scan.data[scan.line_starts[scan.rows[i]]:ends[i]])
+            raw = _decode(scan.data[scan.line_starts[scan.rows[i]] : ends[i]])
             reason = zips.text_too_long(int(sizes[i])) if too_long[i] else "invalid date or time in message header"
             yield Reject(self._ref(line + int(scan.rows[i]), raw), reason, raw)
         valid = np.flatnonzero((local >= 0) & ~too_long)
         size = max(1, min(BATCH_ROWS, PARTICIPANT_CELLS // max(len(self.participants), 1)))  # big groups: smaller
         for first in range(0, len(valid), size):
-            rows = valid[first:first + size]
+            rows = valid[first : first + size]
             yield self._batch(scan, rows, ends[rows], local[rows], line)
 
     def _batch(self, scan: Scan, rows: np.ndarray, ends: np.ndarray, local: np.ndarray, line: int) -> pa.Table:
@@ -204,21 +208,24 @@ class _ChatParser:
         names = pa.array(scan.sender_names, pa.string())
         senders = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), names)
         mine = np.array([self.ctx.me.is_me(x) for x in scan.sender_names] + [False])
-        return pa.table({
-            "conversation_id": constant(self.conversation_id, n),
-            "message_id": self.ids.make(local, senders, texts),
-            "timestamp_ms": _arrow(self.clock.to_utc(local) * 1000),
-            "sender": senders.cast(pa.string()),
-            "direction": _dictionary(mine[codes].view(np.int8), DIRECTIONS),
-            "participants": repeated_list(self.participants, n),
-            "body_raw": texts,
-            "body_text": neutralise_column(body_text),
-            "content_type": content,
-            "conversation_title": constant(self.src.title, n),
-            "is_edited": pa.array(edited, pa.bool_()),
-            "source_ref": pc.binary_join_element_wise(f"{self.src.display}:",
-                                                      _arrow(line + scan.rows[rows]).cast(pa.string()), ""),
-        })
+        return pa.table(
+            {
+                "conversation_id": constant(self.conversation_id, n),
+                "message_id": self.ids.make(local, senders, texts),
+                "timestamp_ms": _arrow(self.clock.to_utc(local) * 1000),
+                "sender": senders.cast(pa.string()),
+                "direction": _dictionary(mine[codes].view(np.int8), DIRECTIONS),
+                "participants": repeated_list(self.participants, n),
+                "body_raw": texts,
+                "body_text": neutralise_column(body_text),
+                "content_type": content,
+                "conversation_title": constant(self.src.title, n),
+                "is_edited": pa.array(edited, pa.bool_()),
+                "source_ref": pc.binary_join_element_wise(
+                    f"{self.src.display}:", _arrow(line + scan.rows[rows]).cast(pa.string()), ""
+                ),
+            }
+        )
 
 
 def _present(codes: np.ndarray) -> list[int]:
@@ -232,8 +239,8 @@ def _decode(raw: bytearray) -> str:
 
 def _text_ends(scan: Scan, n: int) -> np.ndarray:
     """End (exclusive) of each message: the newline (or CRLF) before the next header, or the block's end."""
-    ends = scan.line_starts[scan.rows[1:n + 1]] - 1
-    if len(ends) < n:   # the block's last message ends with the block
+    ends = scan.line_starts[scan.rows[1 : n + 1]] - 1
+    if len(ends) < n:  # the block's last message ends with the block
         ends = np.append(ends, scan.end - (scan.end > 0 and scan.data[scan.end - 1] == 10))
     ends = np.maximum(ends, scan.text_start[:n])
     if b"\r" in scan.data:
@@ -285,8 +292,12 @@ def _contents(texts: pa.StringArray, system: np.ndarray) -> tuple[pa.Array, pa.A
     codes[marked] = np.array([_TYPE_CODE[kind] for kind, _, _ in found], dtype=np.int8)[which]
     edited[marked] = np.array([e for _, _, e in found], dtype=bool)[which]
     codes[lines] = _TYPE_CODE["system"]
-    bodies = pa.concat_arrays([pa.array([b for _, b, _ in found], pa.string()).take(which),
-                               pa.array([strip_bidi(t).strip() for t in texts.take(lines).to_pylist()], pa.string())])
+    bodies = pa.concat_arrays(
+        [
+            pa.array([b for _, b, _ in found], pa.string()).take(which),
+            pa.array([strip_bidi(t).strip() for t in texts.take(lines).to_pylist()], pa.string()),
+        ]
+    )
     rows = np.concatenate([marked, lines])
     mask = np.zeros(len(texts), dtype=bool)
     mask[rows] = True
@@ -308,7 +319,7 @@ class _MessageIds:
     def __init__(self, conversation: str):
         self.conversation = xxhash.xxh3_64_intdigest(conversation.encode())
         self.carry_time: int | None = None
-        self.carry: Counter[int] = Counter()   # ids (first 64 bits) at carry_time, the last time seen
+        self.carry: Counter[int] = Counter()  # ids (first 64 bits) at carry_time, the last time seen
 
     def make(self, local: np.ndarray, senders: pa.DictionaryArray, texts: pa.StringArray) -> pa.Array:
         names = senders.dictionary.to_pylist()

@@ -3,12 +3,13 @@
 Header dates and times repeat a lot (a chat has a few hundred distinct days and at most 86,400
 distinct times of day), so they are parsed once per distinct string and mapped back by index.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import re
 import zoneinfo
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 
 DATE_ORDERS = ("dmy", "mdy", "ymd")
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-_YEARS = range(1970, 2101)   # a phone whose clock was reset shows 1970; later ones are no real dates
+_YEARS = range(1970, 2101)  # a phone whose clock was reset shows 1970; later ones are no real dates
 _DIGITS = re.compile(r"\d+")
 _FIXED_OFFSET_RE = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$")
 # RE2 (Arrow): the parts of a header time, e.g. "14:05", "2:05:09 PM", "14.05", "2:05 p. m."
@@ -24,7 +25,7 @@ _TIME_PARTS_RE = r"^(?P<h>\d{1,2})[:.](?P<m>\d{2})(?:[:.](?P<s>\d{2}))?(?:[ \x{a
 
 
 def _fields(date: str) -> tuple[str, str, str]:
-    a, b, c = (_DIGITS.findall(date) + ["0", "0", "0"])[:3]   # "" for lines that are no header
+    a, b, c = (_DIGITS.findall(date) + ["0", "0", "0"])[:3]  # "" for lines that are no header
     return a, b, c
 
 
@@ -71,8 +72,10 @@ def epoch_days(dates: list[str], order: str) -> np.ndarray:
 def seconds_of_day(times: pa.Array) -> np.ndarray:
     """Seconds since midnight for each header time string, -1 where it is not a real time."""
     parts = pc.extract_regex(times, _TIME_PARTS_RE)
-    ints = {k: np.asarray(pc.if_else(pc.equal(parts.field(k), ""), "0", parts.field(k))
-                          .cast(pa.int64()).fill_null(-1)) for k in ("h", "m", "s")}
+    ints = {
+        k: np.asarray(pc.if_else(pc.equal(parts.field(k), ""), "0", parts.field(k)).cast(pa.int64()).fill_null(-1))
+        for k in ("h", "m", "s")
+    }
     h, m, s = ints["h"], ints["m"], ints["s"]
     half = np.asarray(pc.utf8_lower(parts.field("p")).fill_null(""))
     pm, am = half == "p", half == "a"
@@ -102,7 +105,7 @@ class LocalClock:
                 self._fixed, self._zone = None, zoneinfo.ZoneInfo(self.name)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise ValueError(f"unknown time zone {self.name!r}") from None
-        self._midnights: dict[int, int] = {}   # UTC offset at each local midnight seen
+        self._midnights: dict[int, int] = {}  # UTC offset at each local midnight seen
 
     def to_utc(self, local: np.ndarray) -> np.ndarray:
         if self._zone is None:
@@ -136,8 +139,8 @@ class LocalClock:
         return int(naive.replace(tzinfo=self._zone, fold=fold).utcoffset().total_seconds())
 
     def _switch_day(self, local: list[int]) -> list[int]:
-        latest: dict[int, int] = {}   # per day, the latest local time seen so far
-        went_back: set[int] = set()   # days on which the clock has been seen going back
+        latest: dict[int, int] = {}  # per day, the latest local time seen so far
+        went_back: set[int] = set()  # days on which the clock has been seen going back
         out = []
         for t in local:
             day = t // 86400

@@ -5,6 +5,7 @@ line to $AI_ME_NET_AUDIT for each attempt to reach anything but loopback or a un
 (connect, sendto, sendmsg, name lookups), and one "start" line per process, so a test can check
 that the hook really ran in the processes it cares about. Addresses and code locations only.
 """
+
 import ipaddress
 import json
 import os
