@@ -27,8 +27,7 @@ from dagster_defs.ingest_assets import INGEST_ASSETS, raw_asset_key
 from dagster_defs.resources import UserConfig
 from ingest.core.platforms import PLATFORMS
 from ingest.core.seen_exports import fingerprint, read_seen, remember
-
-SEEN_FILE = "exports_seen.json"  # ingest/core/warehouse.py exports_seen
+from ingest.core.warehouse import Warehouse
 
 
 def selection_for(platforms: list[str]) -> list[AssetKey]:
@@ -56,7 +55,9 @@ def new_exports(context: SensorEvaluationContext, user_config: UserConfig):
     requested = json.loads(context.cursor) if context.cursor else {}
     changed = [p for p in PLATFORMS if p in now and now[p] not in (requested.get(p), landed.get(p))]
     if not changed:
-        return SkipReason(f"no export is new or changed since it was last landed (as recorded in {root / SEEN_FILE})")
+        return SkipReason(
+            f"no export is new or changed since it was last landed (as recorded in {Warehouse(root).exports_seen})"
+        )
     context.log.info(f"new or changed exports: {', '.join(changed)}")
     requested = requested | now
     remember(root, {p: now[p] for p in changed})

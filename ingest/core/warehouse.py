@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+EXPORTS_SEEN = "exports_seen.json"
+
 
 @dataclass(frozen=True)
 class Warehouse:
@@ -67,4 +69,4 @@ class Warehouse:
 
     @property
     def exports_seen(self) -> Path:
-        return self.root / "exports_seen.json"
+        return self.root / EXPORTS_SEEN

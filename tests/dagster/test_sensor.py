@@ -121,7 +121,7 @@ def test_fingerprint_reads_no_content(exports):
 def test_a_purge_is_not_undone_by_the_next_tick(exports, tmp_path):
     """`ai-me purge --all` deletes Dagster's run history and with it the sensor's cursor; the next
     `make dev` starts the sensor without one. It must not land the purged exports again."""
-    from dagster_defs.sensors import SEEN_FILE
+    from ingest.core.warehouse import EXPORTS_SEEN as SEEN_FILE
     from ingest.manage import purge
 
     chat, folder = exports
