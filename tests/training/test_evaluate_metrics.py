@@ -12,7 +12,8 @@ from training.evaluation import report as eval_report
 from training.evaluation.authorship import discriminate
 from training.evaluation.blind import BlindScoreError, score, wilson, write_blind
 from training.evaluation.evaluate import Scored, compute_metrics
-from training.evaluation.likelihood import bootstrap_nll, mean_nll
+from training.evaluation import statistics as stats
+from training.evaluation.likelihood import mean_nll
 from training.evaluation.stylometry import (
     burrows_delta,
     char_ngram_profile,
@@ -103,13 +104,18 @@ def test_classifier_cannot_tell_identical_sets_but_tells_styles_apart():
     assert discriminate(["one"], ["two", "three"]).auc is None
 
 
+def _nll_interval(sums, counts):
+    statistic = stats.ratio_statistic(sums, counts)
+    return stats.intervals(lambda w: {"nll": statistic(w)}, len(sums), stats.resamples(len(sums)))["nll"]
+
+
 def test_token_weighted_nll_and_its_bootstrap_interval():
     assert mean_nll([2.0, 6.0], [1, 3]) == pytest.approx(2.0)
-    low, high = bootstrap_nll([2.0, 4.0, 6.0], [1, 2, 3])  # 2 nats per token in every example
-    assert low == pytest.approx(2.0) and high == pytest.approx(2.0)
-    low, high = bootstrap_nll([1.0, 3.0] * 20, [1, 1] * 20)
-    assert low < 2.0 < high
-    assert all(math.isnan(v) for v in bootstrap_nll([1.0], [1]))
+    same = _nll_interval([2.0, 4.0, 6.0], [1, 2, 3])  # 2 nats per token in every example
+    assert same.low == pytest.approx(2.0) and same.high == pytest.approx(2.0)
+    spread = _nll_interval([1.0, 3.0] * 20, [1, 1] * 20)
+    assert spread.low < 2.0 < spread.high and spread.estimate == pytest.approx(2.0)
+    assert math.isnan(_nll_interval([1.0], [1]).low)
 
 
 def test_wilson_interval():

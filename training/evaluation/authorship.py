@@ -8,7 +8,7 @@ Copies of one text share a fold: a model that memorised some replies would other
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +22,7 @@ class Discrimination:
     tpr: list[float]
     n_positive: int
     n_negative: int
+    scores: list[float] = field(default_factory=list)  # held-out fold scores, the positives' then the negatives'
 
 
 def discriminate(positive: list[str], negative: list[str], seed: int = 0, folds: int = 5) -> Discrimination:
@@ -50,5 +51,5 @@ def discriminate(positive: list[str], negative: list[str], seed: int = 0, folds:
         return Discrimination(None, [], [], len(positive), len(negative))
     fpr, tpr, _ = roc_curve(labels, scores)
     return Discrimination(
-        float(roc_auc_score(labels, scores)), fpr.tolist(), tpr.tolist(), len(positive), len(negative)
+        float(roc_auc_score(labels, scores)), fpr.tolist(), tpr.tolist(), len(positive), len(negative), scores.tolist()
     )

@@ -9,11 +9,14 @@ and report.html. Message text goes into the report only, never into metrics.json
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
 import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +26,21 @@ from datasets import Dataset
 
 from ingest.core.config import ConfigError
 from training.data import fit_to_length
+from training.evaluation import memorization
 from training.evaluation import report as eval_report
+from training.evaluation import statistics as stats
 from training.evaluation.authorship import discriminate
 from training.evaluation.blind import write_blind
-from training.evaluation.likelihood import bootstrap_nll, likelihood_and_replies, mean_nll
-from training.evaluation.stylometry import burrows_delta, describe
+from training.evaluation.cli import MEMORIZATION_EXAMPLES
+from training.evaluation.likelihood import likelihood_and_replies, mean_nll
+from training.evaluation.stylometry import DeltaSets, burrows_delta, describe
+from training.hardware import cpu_has_native_bf16
 from training.inference import generate_replies, load_run
 from training.numbers import decimals
 
 MODELS = ("base", "tuned")
 MIN_EXAMPLES = 100  # below this, the report warns that the sample is too small to conclude
 MIN_STYLE_SIGNAL_AUC = 0.6  # the user's messages vs other people's must separate at least this well
-DELTA_BOOTSTRAP_ROUNDS = 200
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Scored:
     nll: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
     generated: dict[str, str] = field(default_factory=dict)
+    example_id: str = ""
 
 
 def main(cfg) -> dict:
@@ -61,28 +68,76 @@ def evaluate_run(
     max_new_tokens: int = 48,
     seed: int = 0,
     device: str | None = None,
+    memorization_examples: int = MEMORIZATION_EXAMPLES,
+    canaries: list[str] = (),
 ) -> dict:
-    """Evaluate the run in `run_dir`; writes eval/metrics.json and eval/report.html there and returns the metrics."""
+    """Evaluate the run in `run_dir`; writes eval/metrics.json and eval/report.html there and returns the metrics.
+
+    The audit of what the model remembers prompts with `memorization_examples` training examples (0: no
+    audit) and measures the exposure of each of the `canaries` planted in training replies."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
     warehouse = Path(warehouse) if warehouse else run_dir.parent.parent
-    model, tokenizer, info = load_run(run_dir, device=device)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, tokenizer, info = load_run(run_dir, device=device, dtype=_dtype(device))
     _use_run_threads(run_dir, model)
-    examples, skipped = load_test_examples(warehouse, tokenizer, _max_length(run_dir, tokenizer), max_examples, seed)
+    max_length = _max_length(run_dir, tokenizer)
+    examples, skipped = load_test_examples(warehouse, tokenizer, max_length, max_examples, seed)
     scored = score_examples(model, tokenizer, info.end_of_turn, examples, max_new_tokens, seed)
+    scoring_seconds = time.perf_counter() - started
+    audit, extractions, planted = None, [], []
+    if memorization_examples:
+        train = _read_split(warehouse, "train")
+        planted = [memorization.locate(text, train) for text in canaries]
+        train = _fit(_sample(train, memorization_examples, seed), tokenizer, max_length)[0]
+        audit, extractions = memorization.audit(
+            model,
+            tokenizer,
+            info.end_of_turn,
+            partial(_adapter, model),
+            train,
+            examples[:memorization_examples],
+            planted,
+            max_new_tokens,
+            seed,
+        )
+    del model  # the statistics need no model: its memory goes back before the bootstrap
+    gc.collect()
     metrics = compute_metrics(scored, seed)
     metrics.update(
         run=run_dir.name,
+        test_split=split_fingerprint(warehouse, [s.example_id for s in scored]),
         n_skipped_too_long=skipped,
         max_new_tokens=max_new_tokens,
         seed=seed,
+        memorization=audit,
+        dtype=_dtype(device) or info.dtype,
+        seconds_per_100_examples=round(100 * scoring_seconds / len(scored), 2),
         seconds=round(time.perf_counter() - started, 2),
     )
     out = run_dir / "eval"
     out.mkdir(exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(_finite(metrics), indent=2))
-    (out / "report.html").write_text(eval_report.render(metrics, scored, run_dir), encoding="utf-8")
+    report = eval_report.render(metrics, scored, run_dir, extractions, planted)
+    (out / "report.html").write_text(report, encoding="utf-8")
     return metrics
+
+
+def _dtype(device: str) -> str | None:
+    """bfloat16 on a CPU with native bf16 matrix units (about twice float32's speed there); else the run's."""
+    return "bfloat16" if device == "cpu" and cpu_has_native_bf16() else None
+
+
+def split_fingerprint(warehouse: Path, evaluated_ids: list[str]) -> dict:
+    """Hashes of the test split's example ids and of the evaluated sample's: runs compare on equal ones."""
+    ids = sorted(
+        pq.read_table(warehouse / "datasets" / "test.parquet", columns=["example_id"])["example_id"].to_pylist()
+    )
+    return {"fingerprint": _hash(ids), "examples_fingerprint": _hash(sorted(evaluated_ids)), "n_split": len(ids)}
+
+
+def _hash(ids: list[str]) -> str:
+    return hashlib.blake2b("\n".join(map(str, ids)).encode(), digest_size=8).hexdigest()
 
 
 def _max_length(run_dir: Path, tokenizer) -> int:
@@ -134,18 +189,32 @@ def load_test_examples(
     warehouse: Path, tokenizer, max_length: int, max_examples: int, seed: int
 ) -> tuple[list[dict], int]:
     """The test split (a seeded sample of `max_examples`), fitted to max_length as in training."""
-    path = warehouse / "datasets" / "test.parquet"
+    rows = _read_split(warehouse, "test")
+    if not rows:
+        raise ConfigError(f"{warehouse / 'datasets' / 'test.parquet'} has no examples")
+    fitted, dropped = _fit(_sample(rows, max_examples, seed), tokenizer, max_length)
+    if not fitted:
+        raise ConfigError(f"no test example fits the run's max length of {max_length} tokens")
+    return fitted, dropped
+
+
+def _read_split(warehouse: Path, split: str) -> list[dict]:
+    path = warehouse / "datasets" / f"{split}.parquet"
     if not path.is_file():
         raise ConfigError(f"{path} not found: build the datasets first (ai-me transform)")
-    rows = pq.read_table(path, columns=["example_id", "platform", "messages"]).to_pylist()
-    if not rows:
-        raise ConfigError(f"{path} has no examples")
-    if max_examples and len(rows) > max_examples:
-        picks = np.random.default_rng(seed).choice(len(rows), size=max_examples, replace=False)
-        rows = [rows[i] for i in sorted(picks)]
+    return pq.read_table(path, columns=["example_id", "platform", "messages"]).to_pylist()
+
+
+def _sample(rows: list[dict], n: int, seed: int) -> list[dict]:
+    """A seeded sample of `n` rows in their order (0: all)."""
+    if not n or len(rows) <= n:
+        return rows
+    picks = np.random.default_rng(seed).choice(len(rows), size=n, replace=False)
+    return [rows[i] for i in sorted(picks)]
+
+
+def _fit(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dict], int]:
     fitted, counts = fit_to_length(Dataset.from_list(rows), tokenizer, max_length)
-    if not len(fitted):
-        raise ConfigError(f"no example of {path} fits the run's max length of {max_length} tokens")
     return fitted.to_list(), counts.dropped_too_long
 
 
@@ -154,7 +223,10 @@ def score_examples(
 ) -> list[Scored]:
     """Each model scores every real reply and writes its own reply to every context, in batches;
     both models get the same batches and seeds, so their generations differ by the adapter only."""
-    items = [Scored(ex["platform"], ex["messages"][:-1], ex["messages"][-1]["content"]) for ex in examples]
+    items = [
+        Scored(ex["platform"], ex["messages"][:-1], ex["messages"][-1]["content"], example_id=ex["example_id"])
+        for ex in examples
+    ]
     for name in MODELS:
         with _adapter(model, name):
             results = likelihood_and_replies(
@@ -171,24 +243,42 @@ def _adapter(model, name: str):
 
 
 def compute_metrics(scored: list[Scored], seed: int = 0) -> dict:
-    """metrics.json: overall and per-platform numbers for each model, the real replies' style, warnings."""
+    """metrics.json: overall and per-platform numbers for each model, the real replies' style, the
+    paired comparisons of tuned against base with their verdicts, warnings."""
     real = [s.real for s in scored]
     platforms = sorted({s.platform for s in scored})
     by_platform = {p: [s for s in scored if s.platform == p] for p in platforms}
-    deltas, delta_cis = _deltas(scored), _bootstrap_deltas(scored, seed)
+    aucs = {name: discriminate(real, [s.generated[name] for s in scored], seed=seed) for name in MODELS}
+    found = paired_intervals(scored, aucs, seed)
     platform_deltas = {p: _deltas(items) for p, items in by_platform.items()}
     metrics = {"n_examples": len(scored), "real": {"stylometry": describe(real, real)}}
     for name in MODELS:
+        nll, delta, auc = found[f"{name}.nll"], found[f"{name}.delta"], found[f"{name}.auc"]
         metrics[name] = {
-            **_model_metrics(scored, name, seed),
-            "burrows_delta": deltas[name],
-            "burrows_delta_ci": delta_cis[name],
+            "n_examples": len(scored),
+            "reply_tokens": sum(s.tokens for s in scored),
+            "nll": nll.estimate,
+            "perplexity": _exp(nll.estimate),
+            "auc_real_vs_generated": auc.estimate if aucs[name].auc is not None else None,
+            "nll_ci": [nll.low, nll.high],
+            "perplexity_ci": [_exp(nll.low), _exp(nll.high)],
+            "auc_real_vs_generated_ci": [auc.low, auc.high] if aucs[name].auc is not None else None,
+            "roc": {"fpr": aucs[name].fpr, "tpr": aucs[name].tpr},
+            "burrows_delta": delta.estimate,
+            "burrows_delta_ci": [delta.low, delta.high],
             "stylometry": describe([s.generated[name] for s in scored], real),
         }
         metrics[name]["per_platform"] = {
-            p: {**_model_metrics(items, name, seed, intervals=False), "burrows_delta": platform_deltas[p][name]}
+            p: {**_platform_metrics(items, name, seed), "burrows_delta": platform_deltas[p][name]}
             for p, items in by_platform.items()
         }
+    metrics["paired"] = {key: found[key].as_dict() for key in PAIRED}
+    metrics["verdicts"] = {key: verdict(key, found[key]) for key in PAIRED}
+    metrics["intervals"] = {
+        "level": stats.LEVEL,
+        "rounds": stats.ROUNDS,
+        "method": {key: interval.method for key, interval in found.items()},
+    }
     metrics["per_platform"] = {p: {"n_examples": len(items)} for p, items in by_platform.items()}
     metrics["style_signal"] = _style_signal(scored, seed)
     metrics["relevance"] = None  # needs a local sentence-embedding model; not measured yet
@@ -196,38 +286,84 @@ def compute_metrics(scored: list[Scored], seed: int = 0) -> dict:
     return metrics
 
 
-def _model_metrics(scored: list[Scored], name: str, seed: int, intervals: bool = True) -> dict:
+PAIRED = ("nll_diff", "delta_diff", "auc_diff")  # tuned − base: below 0, tuned is better on each
+
+
+def paired_intervals(scored: list[Scored], aucs: dict, seed: int) -> dict[str, stats.Interval]:
+    """Each model's NLL, Delta and AUC and their tuned − base differences, all on the same bootstrap
+    resamples of the test examples (and the same jackknife), so the differences are paired."""
+    n = len(scored)
+    tokens = [s.tokens for s in scored]
+    nll = {name: stats.ratio_statistic([s.nll[name] for s in scored], tokens) for name in MODELS}
+    nll_diff = stats.ratio_statistic([s.nll["tuned"] - s.nll["base"] for s in scored], tokens)
+    deltas = DeltaSets([s.real for s in scored], {name: [s.generated[name] for s in scored] for name in MODELS})
+    auc = {
+        name: stats.weighted_auc(a.scores[:n], a.scores[n:]) if a.auc is not None else lambda w: math.nan
+        for name, a in aucs.items()
+    }
+
+    def statistic(w):
+        delta = deltas.delta(w)
+        values = {f"{name}.{key}": f(w) for name in MODELS for key, f in (("nll", nll[name]), ("auc", auc[name]))}
+        values.update({f"{name}.delta": delta[name] for name in MODELS})
+        values["nll_diff"] = nll_diff(w)
+        values["delta_diff"] = delta["tuned"] - delta["base"]
+        values["auc_diff"] = values["tuned.auc"] - values["base.auc"]
+        return values
+
+    return stats.intervals(statistic, n, stats.resamples(n, seed=seed) if n > 1 else None)
+
+
+_VERDICTS = {  # metric, unit, what a negative and a positive difference mean
+    "nll_diff": (
+        "NLL",
+        " nats per token",
+        "tuned finds your real replies more likely",
+        "tuned finds your real replies less likely",
+    ),
+    "delta_diff": ("Delta", "", "tuned is closer to you", "tuned is further from you"),
+    "auc_diff": (
+        "AUC",
+        "",
+        "tuned replies are harder to tell from yours",
+        "tuned replies are easier to tell from yours",
+    ),
+}
+
+
+def verdict(key: str, result: stats.Interval) -> str:
+    """One plain line, stating a direction only when the interval excludes 0."""
+    metric, unit, lower, higher = _VERDICTS[key]
+    figure = f"{metric} {_signed(result.estimate)} [{_signed(result.low)}, {_signed(result.high)}]{unit}"
+    if not math.isfinite(result.estimate):
+        return f"{metric}: not measured (too few examples)"
+    if result.excludes_zero():
+        return f"{lower if result.estimate < 0 else higher}: {figure}"
+    needed = stats.examples_needed(result)
+    more = f"; about {needed} test examples would be needed to tell a difference this size" if needed else ""
+    return f"{metric}: no measurable difference ({figure}){more}"
+
+
+def _signed(value: float) -> str:
+    return decimals(value).replace("-", "−")
+
+
+def _platform_metrics(scored: list[Scored], name: str, seed: int) -> dict:
     sums, counts = [s.nll[name] for s in scored], [s.tokens for s in scored]
     nll = mean_nll(sums, counts)
     auc = discriminate([s.real for s in scored], [s.generated[name] for s in scored], seed=seed)
-    out = {
+    return {
         "n_examples": len(scored),
         "reply_tokens": sum(counts),
         "nll": nll,
         "perplexity": _exp(nll),
         "auc_real_vs_generated": auc.auc,
     }
-    if intervals:
-        low, high = bootstrap_nll(sums, counts, seed=seed)
-        out.update(nll_ci=[low, high], perplexity_ci=[_exp(low), _exp(high)], roc={"fpr": auc.fpr, "tpr": auc.tpr})
-    return out
 
 
 def _deltas(scored: list[Scored]) -> dict[str, float]:
     """Burrows' Delta of each model's generations to the real replies, all on one scale."""
     return burrows_delta([s.real for s in scored], {name: [s.generated[name] for s in scored] for name in MODELS})
-
-
-def _bootstrap_deltas(scored: list[Scored], seed: int) -> dict[str, list[float]]:
-    """Percentile intervals of each model's Delta, resampling whole examples."""
-    if len(scored) < 2:
-        return {name: [math.nan, math.nan] for name in MODELS}
-    rng = np.random.default_rng(seed)
-    rounds = [
-        _deltas([scored[i] for i in rng.integers(0, len(scored), size=len(scored))])
-        for _ in range(DELTA_BOOTSTRAP_ROUNDS)
-    ]
-    return {name: [float(v) for v in np.percentile([r[name] for r in rounds], [2.5, 97.5])] for name in MODELS}
 
 
 def _style_signal(scored: list[Scored], seed: int) -> dict:
@@ -250,9 +386,6 @@ def _warnings(metrics: dict) -> list[str]:
             f"only {n} test examples (fewer than {MIN_EXAMPLES}): read the differences against "
             "their confidence intervals; small ones mean nothing"
         )
-    base, tuned = metrics["base"]["nll_ci"], metrics["tuned"]["nll_ci"]
-    if not (tuned[1] < base[0] or base[1] < tuned[0]):
-        warnings.append("the base and tuned NLL confidence intervals overlap: no clear likelihood difference")
     if not metrics["style_signal"]["sufficient"]:
         auc = metrics["style_signal"]["auc_me_vs_others"]
         warnings.append(
@@ -281,9 +414,36 @@ def summary(metrics: dict) -> str:
     for name in MODELS:
         m = metrics[name]
         lines.append(
-            f"  {name:5}  NLL {decimals(m['nll'])} [{decimals(m['nll_ci'][0])}, {decimals(m['nll_ci'][1])}]  "
-            f"perplexity {decimals(m['perplexity'])}  Burrows' Delta {decimals(m['burrows_delta'])}  "
-            f"AUC real vs generated {decimals(m['auc_real_vs_generated'])}"
+            f"  {name:5}  NLL {_with_ci(m['nll'], m['nll_ci'])}  perplexity {decimals(m['perplexity'])}  "
+            f"Burrows' Delta {_with_ci(m['burrows_delta'], m['burrows_delta_ci'])}  "
+            f"AUC real vs generated {_with_ci(m['auc_real_vs_generated'], m['auc_real_vs_generated_ci'])}"
         )
+    lines += [f"  {line}" for line in metrics["verdicts"].values()]
+    audit = metrics.get("memorization")
+    if audit:
+        rate = audit["verbatim_rate"]
+        lines.append(
+            f"  memorization: training replies repeated word for word: base {_share(rate['base'])}, tuned "
+            f"{_share(rate['tuned'])} (test replies, never seen: {_share(rate['test_reference'])})"
+        )
+        for c in audit["canary_exposure"]:
+            exposure = c["exposure"] or {}
+            lines.append(
+                f"  canary {c['canary']}: in {c['training_replies']} training replies"
+                + (
+                    f", exposure base {decimals(exposure['base'], 1)} tuned {decimals(exposure['tuned'], 1)} "
+                    f"of {decimals(c['max_exposure'], 1)} bits"
+                    if exposure
+                    else ""
+                )
+            )
     lines += [f"  warning: {w}" for w in metrics["warnings"]]
     return "\n".join(lines)
+
+
+def _with_ci(value, ci) -> str:
+    return f"{decimals(value)} [{decimals(ci[0])}, {decimals(ci[1])}]" if ci else decimals(value)
+
+
+def _share(value) -> str:
+    return "n/a" if value is None else f"{value:.0%}"

@@ -1,7 +1,6 @@
 """Likelihood of the user's real replies: negative log-likelihood over the final reply's tokens
 (the assistant tokens the training loss covers: the reply and its end-of-turn token), computed in
-the same pass that generates the model's own reply; and bootstrap confidence intervals for
-token-weighted means."""
+the same pass that generates the model's own reply. Intervals are in statistics.py."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import copy
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from training.inference import GENERATION_BATCH, generate
@@ -111,18 +109,3 @@ def _reply_nll(causal_lm, tail_hidden, ids: list[int], prompt_len: int, scored: 
 def mean_nll(nll_sums: list[float], token_counts: list[int]) -> float:
     total = sum(token_counts)
     return sum(nll_sums) / total if total else math.nan
-
-
-def bootstrap_nll(
-    nll_sums: list[float], token_counts: list[int], rounds: int = 1000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile interval of the token-weighted mean NLL, resampling whole examples."""
-    sums, counts = np.asarray(nll_sums, dtype=float), np.asarray(token_counts, dtype=float)
-    if len(sums) < 2:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(sums), size=(rounds, len(sums)))
-    means = sums[picks].sum(axis=1) / np.maximum(counts[picks].sum(axis=1), 1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)

@@ -13,7 +13,19 @@ from training.evaluation.stylometry import words
 from training.logs import plot_losses, read_log
 from training.numbers import decimals
 
-SECTIONS = ("summary", "warnings", "likelihood", "stylometry", "delta", "authorship", "training", "examples")
+SECTIONS = (
+    "summary",
+    "comparison",
+    "warnings",
+    "likelihood",
+    "stylometry",
+    "delta",
+    "authorship",
+    "memorization",
+    "training",
+    "examples",
+    "method",
+)
 N_EXAMPLES_SHOWN = 12
 _HABITS = (
     "with_emoji",
@@ -41,19 +53,22 @@ th:first-child,td:first-child{text-align:left}.warn{background:#fff4d6;padding:.
 .role{color:#777;font-size:.85em}img{max-width:100%}"""
 
 
-def render(metrics: dict, scored: list, run_dir: Path) -> str:
+def render(metrics: dict, scored: list, run_dir: Path, extractions: list = (), canaries: list = ()) -> str:
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>ai-me evaluation: {escape(metrics['run'])}"
         f"</title><style>{_CSS}</style></head><body>",
         f"<h1>Style evaluation of run {escape(metrics['run'])}</h1>",
         _summary(metrics),
+        _comparison(metrics),
         _warnings(metrics),
         _likelihood(metrics),
         _stylometry(metrics, scored),
         _delta(metrics),
         _authorship(metrics),
+        _memorization(metrics.get("memorization"), extractions, canaries),
         _training(run_dir),
         _examples(scored),
+        _method(metrics),
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -64,7 +79,7 @@ def _summary(m: dict) -> str:
         ("NLL per reply token (lower is better)", "nll", "nll_ci"),
         ("Perplexity", "perplexity", "perplexity_ci"),
         ("Burrows' Delta to your replies (lower is closer)", "burrows_delta", "burrows_delta_ci"),
-        ("AUC real vs generated (0.5 = indistinguishable)", "auc_real_vs_generated", None),
+        ("AUC real vs generated (0.5 = indistinguishable)", "auc_real_vs_generated", "auc_real_vs_generated_ci"),
     ]
     body = "".join(
         f"<tr><td>{label}</td>"
@@ -75,8 +90,28 @@ def _summary(m: dict) -> str:
     return (
         f"<h2 id='summary'>Summary</h2><p>{m['n_examples']} held-out test examples "
         f"({m['n_skipped_too_long']} too long to score), generation up to {m['max_new_tokens']} tokens, "
-        f"seed {m['seed']}; 95% bootstrap intervals in brackets.</p>"
+        f"seed {m['seed']}; 95% bootstrap intervals in brackets (see <a href='#method'>method</a>).</p>"
         f"<table><tr><th>metric</th><th>base</th><th>tuned</th></tr>{body}</table>"
+    )
+
+
+_PAIRED_LABELS = {
+    "nll_diff": "NLL per reply token",
+    "delta_diff": "Burrows' Delta",
+    "auc_diff": "AUC real vs generated",
+}
+
+
+def _comparison(m: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{_PAIRED_LABELS[key]}</td><td>{decimals(p['estimate'])}{_ci(p['ci'])}</td>"
+        f"<td>{escape(m['verdicts'][key])}</td></tr>"
+        for key, p in m["paired"].items()
+    )
+    return (
+        "<h2 id='comparison'>Tuned against base</h2><p>Differences tuned − base on the same test examples "
+        "(below 0, tuned is better on all three); a direction is stated only where the 95% interval "
+        f"excludes 0.</p><table><tr><th>difference</th><th>tuned − base</th><th>verdict</th></tr>{rows}</table>"
     )
 
 
@@ -143,6 +178,101 @@ def _authorship(m: dict) -> str:
         f"{decimals(signal['auc_me_vs_others'])} ({signal['n_me']} vs {signal['n_others']} messages)"
         f"{'' if signal['sufficient'] else ': too little style signal'}.</p>" + _img(_roc_plot(m))
     )
+
+
+def _memorization(audit: dict | None, extractions: list, canaries: list) -> str:
+    head = "<h2 id='memorization'>What the model remembers</h2>"
+    if not audit:
+        return head + "<p>Not audited (<code>--memorization 0</code>).</p>"
+    rows = "".join(
+        f"<tr><td>{label}</td><td>{_percent(audit['verbatim_rate'][key])}{_percent_ci(audit['verbatim_rate_ci'][key])}"
+        f"</td><td>{decimals(audit['longest_common_run_chars'][key], 1)}</td>"
+        f"<td>{_percent(audit['longest_common_run_share'][key])}</td></tr>"
+        for label, key in (
+            (f"base, {audit['n_train']} training replies", "base"),
+            (f"tuned, {audit['n_train']} training replies", "tuned"),
+            (f"tuned, {audit['n_test']} test replies (never seen)", "test_reference"),
+        )
+    )
+    text = (
+        f"{head}<p>Each model was prompted with the context of training examples and decoded greedily "
+        f"(its most likely reply, up to {audit['max_new_tokens']} tokens). A reply repeated word for word, "
+        "or a long run of characters shared with the real one, is memorised text. The tuned model's "
+        "figures on test replies, which it never saw, are the floor: short common replies come out the "
+        "same by chance. A tuned rate well above both the base's and that floor means the adapter "
+        "repeats its training messages.</p><table><tr><th>model, prompts</th><th>repeated exactly</th>"
+        f"<th>longest shared run (characters)</th><th>share of the reply</th></tr>{rows}</table>"
+    )
+    text += _canaries(audit["canary_exposure"], canaries)
+    shown = [e for e in extractions if e.split == "train"][: N_EXAMPLES_SHOWN // 2]
+    blocks = "".join(
+        f"<div class='ex'><p><span class='role'>real:</span> {escape(e.real)}</p>"
+        + "".join(f"<p><span class='role'>{k}:</span> {escape(v)}</p>" for k, v in e.generated.items())
+        + "</div>"
+        for e in shown
+    )
+    return text + (
+        f"<p>Some of the audited training replies and the models' greedy replies:</p>{blocks}" if blocks else ""
+    )
+
+
+def _canaries(found: list[dict], canaries: list) -> str:
+    if not found:
+        return (
+            "<p>No canary was given. To measure exposure, plant a made-up word in a message of an export, "
+            "ingest, transform and train again, then run <code>ai-me evaluate --canary WORD</code>.</p>"
+        )
+    rows = ""
+    for c, canary in zip(found, canaries):
+        exposure, extrapolated, emitted = c["exposure"] or {}, c["extrapolated_exposure"] or {}, c["emitted"] or {}
+        rows += (
+            f"<tr><td>{escape(canary.text)}</td><td>{c['training_replies']}</td>"
+            + "".join(
+                f"<td>{decimals(exposure.get(k), 1)} ({decimals(extrapolated.get(k), 1)})"
+                f"{' emitted' if emitted.get(k) else ''}</td>"
+                for k in ("base", "tuned")
+            )
+            + "</tr>"
+        )
+    return (
+        "<p>Canaries: the exposure of each planted string (Carlini et al., <i>The Secret Sharer</i>): its "
+        f"likelihood after the reply's text up to it, ranked among {found[0]['candidates'] - 1} random strings of "
+        f"the same shape; exposure = log2({found[0]['candidates']}) − log2(rank), up to "
+        f"{decimals(found[0]['max_exposure'], 1)} bits, about 1 bit for a string the model never saw. In "
+        "brackets the exposure extrapolated from a normal fit to the random strings' log-likelihoods. The base "
+        "never saw the canary: tuned far above base is memorisation. A canary in no training reply was "
+        "redacted before training or never there; 'emitted' marks a greedy reply to its context that holds it.</p>"
+        f"<table><tr><th>canary</th><th>training replies</th><th>base exposure, bits</th>"
+        f"<th>tuned exposure, bits</th></tr>{rows}</table>"
+    )
+
+
+def _method(m: dict) -> str:
+    methods = sorted(set(m["intervals"]["method"].values()))
+    return (
+        "<h2 id='method'>Method</h2><p>Intervals are 95% bootstrap intervals over the test examples: "
+        f"{m['intervals']['rounds']} resamples of whole examples, each scoring both models on the same resample "
+        "(a real reply, its likelihood under both models and both models' generated replies stay together), so "
+        "the differences tuned − base are paired. NLL is the token-weighted mean over the resample; Burrows' "
+        "Delta is recomputed on it (features, z-scores and profiles); the AUC is recomputed from the "
+        "classifier's held-out scores of the resampled replies (the classifier is not refitted). Each interval "
+        "is bias-corrected and accelerated (BCa, Efron 1987; the acceleration from the leave-one-out "
+        "jackknife). Delta on a resample with duplicates runs higher than on the sample itself; where that "
+        "bias exceeds the spread, so that the whole bootstrap distribution lies on one side of the estimate and "
+        "no percentile interval can contain it, the interval is the estimate ± 1.96 bootstrap standard errors "
+        f"(normal). Methods used here: {escape(', '.join(methods))}. A verdict names a direction only when the "
+        "difference's interval excludes 0; otherwise the examples needed are the current number scaled by "
+        "(interval half-width ÷ difference)², the size at which a difference this large would be resolved. "
+        "Repeated-exactly rates carry 95% Wilson intervals.</p>"
+    )
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _percent_ci(interval) -> str:
+    return f" [{interval[0]:.0%}, {interval[1]:.0%}]" if interval and interval[0] is not None else ""
 
 
 def _training(run_dir: Path) -> str:

@@ -148,26 +148,55 @@ def burrows_delta(reference: list[str], candidates: dict[str, list[str]], n_feat
     every set, so all candidates are measured on one scale; a set's profile is its pooled
     relative frequencies, and Delta is the mean absolute difference of z-scores.
     """
-    sets = {"reference": reference, **candidates}
-    tokenized = {name: [tokens(t) for t in texts] for name, texts in sets.items()}
-    counts = Counter(tok for replies in tokenized.values() for reply in replies for tok in reply)
-    vocab = [tok for tok, _ in counts.most_common(n_features)]
-    if not vocab:
-        return {name: 0.0 for name in candidates}
-    index = {tok: i for i, tok in enumerate(vocab)}
-    per_reply = np.array([_frequencies([r], index) for replies in tokenized.values() for r in replies if r])
-    mean, std = per_reply.mean(axis=0), per_reply.std(axis=0)
-    keep = std > 0
-    z = {name: (_frequencies(replies, index) - mean)[keep] / std[keep] for name, replies in tokenized.items()}
-    return {name: float(np.abs(z[name] - z["reference"]).mean()) if keep.any() else 0.0 for name in candidates}
+    return DeltaSets(reference, candidates, n_features).delta()
 
 
-def _frequencies(replies: list[list[str]], index: dict[str, int]) -> np.ndarray:
-    vector = np.zeros(len(index))
-    total = 0
-    for reply in replies:
-        total += len(reply)
+class DeltaSets:
+    """Burrows' Delta as a function of how often each reply is drawn, for the paired bootstrap:
+    the sets are tokenized once, and `delta(w)` is burrows_delta of the sets with reply i of every
+    set drawn w[i] times (the sets are paired by example, so they have one length)."""
+
+    VOCABULARY = 1000  # a resample's features are picked among the whole sample's most frequent tokens
+
+    def __init__(self, reference: list[str], candidates: dict[str, list[str]], n_features: int = 100):
+        sets = {"reference": reference, **candidates}
+        tokenized = {name: [tokens(t) for t in texts] for name, texts in sets.items()}
+        counts = Counter(tok for replies in tokenized.values() for reply in replies for tok in reply)
+        index = {tok: i for i, (tok, _) in enumerate(counts.most_common(self.VOCABULARY))}
+        self.names, self.n_features = list(candidates), n_features
+        self.counts = {name: _count_matrix(replies, index) for name, replies in tokenized.items()}
+        self.lengths = {name: np.array([len(r) for r in replies], dtype=float) for name, replies in tokenized.items()}
+
+    def delta(self, w: np.ndarray | None = None) -> dict[str, float]:
+        sets = list(self.counts)
+        weight = {name: np.ones(len(self.lengths[name])) if w is None else w for name in sets}
+        total = sum(weight[name] @ self.counts[name] for name in sets)
+        features = np.argsort(-total, kind="stable")[: self.n_features]
+        features = features[total[features] > 0]
+        if not len(features):
+            return {name: 0.0 for name in self.names}
+        rows, row_weights, profiles = [], [], {}
+        for name in sets:
+            counts, lengths = self.counts[name][:, features], self.lengths[name]
+            spoken = lengths > 0  # a reply without tokens has no relative frequencies
+            rows.append(counts[spoken] / lengths[spoken, None])
+            row_weights.append(weight[name][spoken])
+            pooled = weight[name] @ lengths
+            profiles[name] = weight[name] @ counts / pooled if pooled else np.zeros(len(features))
+        per_reply, row_weight = np.concatenate(rows), np.concatenate(row_weights)
+        mean = row_weight @ per_reply / row_weight.sum()
+        std = np.sqrt(row_weight @ (per_reply - mean) ** 2 / row_weight.sum())
+        keep = std > 1e-12  # a constant feature; float noise would otherwise make it infinitely informative
+        if not keep.any():
+            return {name: 0.0 for name in self.names}
+        z = {name: (profile - mean)[keep] / std[keep] for name, profile in profiles.items()}
+        return {name: float(np.abs(z[name] - z["reference"]).mean()) for name in self.names}
+
+
+def _count_matrix(replies: list[list[str]], index: dict[str, int]) -> np.ndarray:
+    matrix = np.zeros((len(replies), len(index)))
+    for row, reply in enumerate(replies):
         for tok in reply:
             if tok in index:
-                vector[index[tok]] += 1
-    return vector / total if total else vector
+                matrix[row, index[tok]] += 1
+    return matrix
