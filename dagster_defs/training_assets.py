@@ -8,6 +8,7 @@ default and skipped when neither the datasets nor the resolved config changed si
 import base64
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, Config, Failure, MaterializeResult, MetadataValue, asset
@@ -110,15 +111,29 @@ def style_evaluation(
         r = m[name]
         cells = (r["nll"], r["perplexity"], r["burrows_delta"], r["auc_real_vs_generated"])
         rows.append(f"| {name} | " + " | ".join(decimals(v) for v in cells) + " |")
+    rows += ["", *(f"- {line}" for line in m["verdicts"].values())]
     return MaterializeResult(
         metadata={  # numbers only: examples stay in the HTML report
             "metrics": MetadataValue.md("\n".join(rows)),
+            **headline_metadata(m),
             "delta_plot": png_markdown(delta_plot(m), "Burrows' Delta to your real replies, base and tuned"),
             "n_examples": m["n_examples"],
             "report": MetadataValue.path(str(run_dir / "eval" / "report.html")),
             "warnings": MetadataValue.json(m.get("warnings") or []),
         }
     )
+
+
+def headline_metadata(m: dict) -> dict:
+    """The headline metrics as float metadata, which the asset page plots across materializations.
+    A metric that could not be computed is left out (Dagster's float metadata takes no null)."""
+    values = {f"{name}_{key}": m[name][key] for name in ("base", "tuned") for key in ("nll", "burrows_delta")}
+    values["tuned_auc_real_vs_generated"] = m["tuned"]["auc_real_vs_generated"]
+    values.update({f"{key}_tuned_minus_base": m["paired"][key]["estimate"] for key in ("nll_diff", "delta_diff")})
+    audit = m.get("memorization")
+    if audit:
+        values["tuned_verbatim_rate"] = audit["verbatim_rate"]["tuned"]
+    return {k: MetadataValue.float(float(v)) for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
 def trained_run(context: AssetExecutionContext) -> Path:

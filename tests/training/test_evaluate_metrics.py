@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from training.evaluation import report as eval_report
+from training.evaluation import statistics as stats
 from training.evaluation.authorship import discriminate
 from training.evaluation.blind import BlindScoreError, score, wilson, write_blind
 from training.evaluation.evaluate import Scored, compute_metrics
-from training.evaluation import statistics as stats
 from training.evaluation.likelihood import mean_nll
 from training.evaluation.stylometry import (
     burrows_delta,

@@ -89,4 +89,5 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float | None, float
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval contains p in exact arithmetic; at k = 0 or n rounding can leave p a hair outside.
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))

@@ -101,7 +101,7 @@ def _compare(args, warehouse) -> int:
         run_info(run_dir)  # a ConfigError names a run that is not a finished training run
     if not (warehouse / "datasets" / "test.parquet").is_file():
         raise ConfigError(f"{warehouse / 'datasets' / 'test.parquet'} not found: build the datasets first")
-    metrics, notes = compare(warehouse, run_dirs, args.max_examples, args.max_new_tokens, args.seed)
+    metrics, notes = compare(warehouse, run_dirs, args.max_examples, args.max_new_tokens, args.seed, args.memorization)
     print(f"evaluate: {len(metrics)} runs on the current test split (95% intervals)")
     print(table(metrics))
     for note in notes:

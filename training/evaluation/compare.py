@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from training.evaluation.cli import MEMORIZATION_EXAMPLES
 from training.evaluation.evaluate import evaluate_run, split_fingerprint
 from training.numbers import decimals
 
@@ -22,7 +23,12 @@ COLUMNS = (
 
 
 def compare(
-    warehouse: Path, run_dirs: list[Path], max_examples: int = 200, max_new_tokens: int = 48, seed: int = 0
+    warehouse: Path,
+    run_dirs: list[Path],
+    max_examples: int = 200,
+    max_new_tokens: int = 48,
+    seed: int = 0,
+    memorization_examples: int = MEMORIZATION_EXAMPLES,
 ) -> tuple[dict[str, dict], list[str]]:
     """Each run's metrics on the current test split, and notes on what differs between them."""
     current = split_fingerprint(warehouse, [])["fingerprint"]
@@ -37,7 +43,9 @@ def compare(
             f"{run_dir.name}: {'evaluated on another test split' if saved else 'not evaluated yet'}; "
             "evaluated now on the current one"
         )
-        metrics[run_dir.name] = evaluate_run(run_dir, warehouse, max_examples, max_new_tokens, seed)
+        metrics[run_dir.name] = evaluate_run(
+            run_dir, warehouse, max_examples, max_new_tokens, seed, memorization_examples=memorization_examples
+        )
     samples = {name: m["test_split"]["examples_fingerprint"] for name, m in metrics.items()}
     if len(set(samples.values())) > 1:
         groups: dict[str, list[str]] = {}

@@ -65,8 +65,9 @@ def bca(estimate: float, replicates, jackknife, level: float = LEVEL) -> tuple[f
     accel = _acceleration(np.asarray(jackknife, dtype=float))
     levels = []
     for z in (-z_tail, z_tail):
-        shifted = z0 + (z0 + z) / (1 - accel * (z0 + z))
-        levels.append(_NORMAL.cdf(shifted) if math.isfinite(shifted) else float(z > 0))
+        denominator = 1 - accel * (z0 + z)
+        # A non-positive denominator: the acceleration is beyond what BCa models; the level saturates.
+        levels.append(_NORMAL.cdf(z0 + (z0 + z) / denominator) if denominator > 0 else float(z > 0))
     low, high = (float(v) for v in np.quantile(reps, levels))
     if low <= estimate <= high:
         return low, high, "BCa"
