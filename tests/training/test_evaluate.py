@@ -10,6 +10,7 @@ import torch
 
 from ingest.cli import main as ai_me
 from tests.support.toy_data import write_toy_datasets
+from tests.training.test_eval_statistics import assert_every_interval_contains_its_estimate
 from training.config import load_preset
 from training.evaluation.evaluate import evaluate_run
 from training.evaluation.likelihood import likelihood_and_replies
@@ -69,6 +70,12 @@ def test_metrics_file_keeps_the_contract_and_holds_no_text(evaluated, run_dir):
         assert set(m["per_platform"]) == platforms
         assert sum(p["n_examples"] for p in m["per_platform"].values()) == N_TEST
     assert saved["style_signal"]["sufficient"]
+    assert assert_every_interval_contains_its_estimate(saved) >= 14
+    assert set(saved["paired"]) == {"nll_diff", "delta_diff", "auc_diff"}
+    assert saved["paired"]["nll_diff"]["ci"][1] < 0 and saved["verdicts"]["nll_diff"].startswith("tuned finds")
+    audit = saved["memorization"]
+    assert audit["n_train"] == 50 and audit["n_test"] == N_TEST and audit["canary_exposure"] == []
+    assert all(0 <= audit["verbatim_rate"][k] <= 1 for k in ("base", "tuned", "test_reference"))
     texts = {
         msg["content"]
         for row in pq.read_table(run_dir.parent.parent / "datasets" / "test.parquet").to_pylist()
