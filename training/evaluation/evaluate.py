@@ -34,7 +34,6 @@ from training.evaluation.blind import write_blind
 from training.evaluation.cli import MEMORIZATION_EXAMPLES
 from training.evaluation.likelihood import likelihood_and_replies, mean_nll
 from training.evaluation.stylometry import DeltaSets, burrows_delta, describe
-from training.hardware import cpu_has_native_bf16
 from training.inference import generate_replies, load_run
 from training.numbers import decimals
 
@@ -78,9 +77,9 @@ def evaluate_run(
     started = time.perf_counter()
     run_dir = Path(run_dir)
     warehouse = Path(warehouse) if warehouse else run_dir.parent.parent
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, tokenizer, info = load_run(run_dir, device=device, dtype=_dtype(device))
+    model, tokenizer, info = load_run(run_dir, device=device)  # dtype auto: bf16 where the CPU has it natively
     _use_run_threads(run_dir, model)
+    dtype = str(model.dtype).removeprefix("torch.")
     max_length = _max_length(run_dir, tokenizer)
     examples, skipped = load_test_examples(warehouse, tokenizer, max_length, max_examples, seed)
     scored = score_examples(model, tokenizer, info.end_of_turn, examples, max_new_tokens, seed)
@@ -111,7 +110,7 @@ def evaluate_run(
         max_new_tokens=max_new_tokens,
         seed=seed,
         memorization=audit,
-        dtype=_dtype(device) or info.dtype,
+        dtype=dtype,
         seconds_per_100_examples=round(100 * scoring_seconds / len(scored), 2),
         seconds=round(time.perf_counter() - started, 2),
     )
@@ -121,11 +120,6 @@ def evaluate_run(
     report = eval_report.render(metrics, scored, run_dir, extractions, planted)
     (out / "report.html").write_text(report, encoding="utf-8")
     return metrics
-
-
-def _dtype(device: str) -> str | None:
-    """bfloat16 on a CPU with native bf16 matrix units (about twice float32's speed there); else the run's."""
-    return "bfloat16" if device == "cpu" and cpu_has_native_bf16() else None
 
 
 def split_fingerprint(warehouse: Path, evaluated_ids: list[str]) -> dict:
