@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ingest.cli.purge import register as register_purge
 
     register_purge(verbs)
+    from ingest.cli.analysis import register as register_analysis  # sql, analyze
+
+    register_analysis(verbs, _common)
     return parser
 
 

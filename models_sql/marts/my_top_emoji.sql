@@ -1,14 +1,9 @@
--- The emoji I use most, over every platform, with how many of my messages carry each.
-with emoji as (
-    select message_id, platform, unnest(regexp_extract_all(body_text, '{{ emoji_pattern() }}')) as emoji
-    from {{ ref('messages') }}
-    where turn_role = 'assistant' and has_emoji
-)
-
+-- The emoji I use most, over every platform, with how many of my messages carry each (a message
+-- lies in one platform and month, so the monthly counts add up).
 select
-    row_number() over (order by count(*) desc, emoji) as rank,
+    row_number() over (order by sum(uses) desc, emoji) as rank,
     emoji,
-    count(*) as uses,
-    count(distinct (platform, message_id)) as messages
-from emoji
+    sum(uses)::bigint as uses,
+    sum(messages)::bigint as messages
+from {{ ref('my_emoji_monthly') }}
 group by emoji

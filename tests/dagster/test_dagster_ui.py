@@ -7,14 +7,12 @@ DNS-rebound name gets nothing. Sample exports, a temporary warehouse and DAGSTER
 loopback is used. Set AI_ME_SCREENSHOTS=DIR to keep the screenshots.
 """
 
-import base64
 import contextlib
 import http.server
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,17 +25,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest.samples import generate
-from tests.support.browser import chromium, needs_chromium
+from tests.support.browser import chromium, free_port, keep_screenshots, needs_chromium, screenshot
 from tests.support.paths import REPO
 
 pytestmark = [pytest.mark.slow, needs_chromium, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 LOCATION = "dagster_defs.definitions"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -302,20 +294,6 @@ def test_a_foreign_page_cannot_launch_runs_or_read_the_ui(dev):
     time.sleep(1)  # a launch would be recorded at once; give it a moment anyway
     assert graphql(url, RUN_COUNT)["runsOrError"]["count"] == runs_before
     assert "LaunchRunSuccess" not in log.read_text(errors="replace")
-
-
-def keep_screenshots(shots):
-    if os.environ.get("AI_ME_SCREENSHOTS"):
-        keep = Path(os.environ["AI_ME_SCREENSHOTS"])
-        keep.mkdir(parents=True, exist_ok=True)
-        for shot in shots:
-            shutil.copy(shot, keep / shot.name)
-
-
-def screenshot(tab, path: Path) -> Path:
-    path.write_bytes(base64.b64decode(tab.call("Page.captureScreenshot", format="png")["data"]))
-    assert path.stat().st_size > 10_000  # a rendered page, not a blank one
-    return path
 
 
 # CSS-module class names carry a build hash; their stable prefix names the part.

@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import urllib.parse
 import pytest
 
 from dagster_defs.webserver import LocalOnly
+from tests.support.browser import free_port
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -34,12 +34,6 @@ WS_HANDSHAKE = {
     "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
     "Sec-WebSocket-Protocol": "graphql-ws",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

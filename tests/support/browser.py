@@ -2,8 +2,12 @@
 
 Launched with a fresh profile and every background service off; nothing is downloaded."""
 
+import base64
 import contextlib
 import json
+import os
+import shutil
+import socket
 import subprocess
 import time
 import urllib.request
@@ -99,3 +103,25 @@ def chromium(url: str, profile: Path, extra_flags: tuple[str, ...] = ()):
         except subprocess.TimeoutExpired:
             browser.kill()
             browser.wait(10)
+
+
+def free_port() -> int:
+    """A free loopback port, for a server the browser visits."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def screenshot(tab, path: Path) -> Path:
+    path.write_bytes(base64.b64decode(tab.call("Page.captureScreenshot", format="png")["data"]))
+    assert path.stat().st_size > 10_000  # a rendered page, not a blank one
+    return path
+
+
+def keep_screenshots(shots):
+    """Copies the screenshots to $AI_ME_SCREENSHOTS when it is set."""
+    if os.environ.get("AI_ME_SCREENSHOTS"):
+        keep = Path(os.environ["AI_ME_SCREENSHOTS"])
+        keep.mkdir(parents=True, exist_ok=True)
+        for shot in shots:
+            shutil.copy(shot, keep / shot.name)
