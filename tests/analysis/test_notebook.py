@@ -23,12 +23,23 @@ PLOTS = """(() => { const found = []; const walk = (root) => { for (const el of 
 
 
 @pytest.fixture
-def notebook_env(demo_warehouse, monkeypatch):
+def run_notebook(demo_warehouse, monkeypatch):
+    """Runs the notebook's cells headless (defs override cells) and returns its definitions; its
+    connection is closed after, as the other tests open the file with their own settings."""
     monkeypatch.setenv("AI_ME_DATABASE", str(demo_warehouse / "ai_me.duckdb"))
     monkeypatch.setenv("AI_ME_TIMEZONE", "Europe/London")
     from ingest.analysis.notebook import app
 
-    return app
+    opened = []
+
+    def run(defs=None):
+        _, found = app.run(defs=defs)
+        opened.append(found["con"])
+        return found
+
+    yield run
+    for con in opened:
+        con.close()
 
 
 def _mine(demo_warehouse, where="true"):
@@ -38,8 +49,8 @@ def _mine(demo_warehouse, where="true"):
         return con.execute(f"select count(*) from messages where turn_role = 'assistant' and {where}").fetchall()[0][0]
 
 
-def test_the_notebook_runs_headless_and_counts_what_the_marts_hold(notebook_env, demo_warehouse):
-    _, defs = notebook_env.run()
+def test_the_notebook_runs_headless_and_counts_what_the_marts_hold(run_notebook, demo_warehouse):
+    defs = run_notebook()
     assert all(len(defs[name]) for name in FRAMES)
     assert defs["monthly"]["messages"].sum() == defs["activity"]["messages"].sum() == _mine(demo_warehouse)
     assert set(defs["top_emoji"]["emoji"]) == {"😅", "✨", "🙌"}
@@ -47,10 +58,10 @@ def test_the_notebook_runs_headless_and_counts_what_the_marts_hold(notebook_env,
     assert set(defs["activity"]["hour"]) <= set(range(24)) and set(defs["activity"]["weekday"]) <= set(range(1, 8))
 
 
-def test_the_platform_and_date_filters_reach_every_chart(notebook_env, demo_warehouse):
+def test_the_platform_and_date_filters_reach_every_chart(run_notebook, demo_warehouse):
     start, end = dt.date(2023, 1, 1), dt.date(2023, 1, 31)
     chosen = {"platforms": SimpleNamespace(value=["gmail"]), "dates": SimpleNamespace(value=(start, end))}
-    _, defs = notebook_env.run(defs=chosen)
+    defs = run_notebook(chosen)
     local_day = "timezone('Europe/London', to_timestamp(timestamp_ms / 1000))::date"
     where = f"platform = 'gmail' and {local_day} between '2023-01-01' and '2023-01-31'"
     assert 0 < defs["monthly"]["messages"].sum() == _mine(demo_warehouse, where) < _mine(demo_warehouse)

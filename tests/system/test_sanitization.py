@@ -276,6 +276,12 @@ def _metrics(platform: str) -> dict:
         "warnings": [XSS[1]],
         "per_platform": {platform: {"n_examples": len(XSS)}},
         "style_signal": {"auc_me_vs_others": 0.7, "n_me": 3, "n_others": 3, "sufficient": True},
+        "paired": {
+            key: {"estimate": -0.1, "ci": [-0.2, -0.05], "n": len(XSS), "method": "bca"}
+            for key in ("nll_diff", "delta_diff", "auc_diff")
+        },
+        "verdicts": {"nll_diff": XSS[3], "delta_diff": "no measurable difference", "auc_diff": XSS[4]},
+        "intervals": {"level": 0.95, "rounds": 1000, "method": {"nll_diff": "bca", "delta_diff": "normal"}},
     }
 
 
@@ -293,7 +299,8 @@ def test_evaluation_report_shows_message_text_only_escaped(tmp_path):
     page = eval_report.render(_metrics(platform), scored, tmp_path)
     found = parse(page)
     assert found.handlers == [] and "script" not in found.tags and "iframe" not in found.tags
-    assert "svg" not in found.tags and "a" not in found.tags
+    assert "svg" not in found.tags and found.tags.count("a") == 1  # the report's own link to its method
+    assert "<a href='#method'>method</a>" in page
     assert found.tags.count("img") == 4  # the report's own plots, data: URLs
     assert all(src.startswith("data:image/png;base64,") for src in _img_sources(page))
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
