@@ -24,6 +24,8 @@ FAST = [  # a smaller tiny model than the preset's: this test pays for the whole
     "tiny.vocab_size=512",
     "train.epochs=3",
 ]
+# The identifiers as they could appear, spaced or not; bare "4111" could be a float's digits.
+_IDENTIFIER = re.compile(r"4111\D?1111|7700\D?900\D?123")
 _ROBIN_LINE = re.compile(r"^(.+? - Robin(?: Vale)?: )[^<\n]+$")
 
 
@@ -63,7 +65,7 @@ def test_identifiers_never_reach_the_datasets_or_the_adapter_and_the_word_is_exp
     assert ai_me(["evaluate", "--run", "canary", "--max-new-tokens", "16", *canaries]) == 0
     out = capsys.readouterr()
     assert "canary 3: in " in out.out and "exposure base" in out.out
-    assert not [c for c in (CARD, PHONE, WORD, "4111", "900123") if c in out.out + out.err]
+    assert WORD not in out.out + out.err and not _IDENTIFIER.search(out.out + out.err)
 
     replies = {
         split: [
@@ -73,7 +75,7 @@ def test_identifiers_never_reach_the_datasets_or_the_adapter_and_the_word_is_exp
         for split in ("train", "val", "test")
     }
     every_text = json.dumps(replies)
-    assert "4111" not in every_text and "900123" not in every_text.replace(" ", "")
+    assert not _IDENTIFIER.search(every_text)
     assert sum(WORD in r for r in replies["train"]) >= 1
 
     run = warehouse / "models" / "canary"
@@ -88,7 +90,7 @@ def test_identifiers_never_reach_the_datasets_or_the_adapter_and_the_word_is_exp
     assert set(metrics["memorization"]["verbatim_rate"]) == {"base", "tuned", "test_reference"}
     assert assert_every_interval_contains_its_estimate(metrics) >= 14
     written = json.dumps(metrics)
-    assert WORD not in written and "4111" not in written
+    assert WORD not in written and not _IDENTIFIER.search(written)
 
     html = (run / "eval" / "report.html").read_text(encoding="utf-8")
     assert "id='memorization'" in html and "What the model remembers" in html
@@ -102,7 +104,7 @@ def test_identifiers_never_reach_the_datasets_or_the_adapter_and_the_word_is_exp
         if WORD in row["messages"][-1]["content"]
     ]
     emitted = " ".join(generate_replies(model, tokenizer, info.end_of_turn, contexts, 48, temperature=0))
-    assert "4111" not in emitted and "900123" not in emitted.replace(" ", "")
+    assert not _IDENTIFIER.search(emitted)
 
 
 def test_compare_puts_runs_side_by_side_and_says_when_they_were_scored_differently(pipeline, capsys):
