@@ -69,6 +69,7 @@ def register(verbs, add_common) -> None:
     p.add_argument("--max-new-tokens", type=int, default=60)
     p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy decoding")
     p.add_argument("--seed", type=int, default=0)
+    add_memory_argument(p)
     add_common(p)
     p.set_defaults(func=cmd_generate)
 
@@ -111,6 +112,30 @@ def cmd_train(args) -> int:
             f"{decimals(m['final_train_loss'])}{evals} -> {result.run_dir}"
         )
     return 0
+
+
+def add_memory_argument(p) -> None:
+    p.add_argument(
+        "--memory",
+        type=int,
+        metavar="K",
+        help="put your K past replies most like the message into the prompt (default: the config's [memory] k)",
+    )
+
+
+def recall(args):
+    """The memory a verb's --memory (or the config's [memory] k) asks for, or None."""
+    from ingest.core.config import MAX_MEMORY, ConfigError, config_and_warehouse
+
+    cfg, warehouse = config_and_warehouse(args.config, args.warehouse)
+    k = cfg.memory.k if args.memory is None else args.memory
+    if not 0 <= k <= MAX_MEMORY:
+        raise ConfigError(f"--memory must be between 0 and {MAX_MEMORY}, got {k}")
+    if not k:
+        return None
+    from training.memory.prompt import Recall
+
+    return Recall.open(warehouse, k, cfg.memory.max_tokens)
 
 
 def run_dir(args):
@@ -162,6 +187,7 @@ def cmd_generate(args) -> int:
             max_new_tokens=args.max_new_tokens,
             temperature=args.temperature,
             seed=args.seed,
+            recall=recall(args),
         )
     )
     return 0

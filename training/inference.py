@@ -146,13 +146,18 @@ def reply(
     temperature: float = 0.8,
     top_p: float = 0.95,
     seed: int = 0,
+    recall=None,
 ) -> str:
-    """One reply to `incoming`; temperature 0 decodes greedily."""
+    """One reply to `incoming`; temperature 0 decodes greedily. With `recall` (training.memory.prompt.Recall),
+    the past exchanges most like `incoming` go into the prompt first."""
     name = me_name or info.me_name
     if not name:
         raise ConfigError("the run does not record the user's name; pass it (--me NAME)")
     prompt = system_prompt(name, platform, partner, group_size, info.system_prompt)
     messages = [{"role": "system", "content": prompt}, {"role": "user", "content": incoming}]
+    if recall:
+        limit = getattr(model.config, "max_position_embeddings", None)
+        messages = recall.into(messages, tokenizer, platform, partner, limit and limit - max_new_tokens)
     return generate_replies(model, tokenizer, info.end_of_turn, [messages], max_new_tokens, seed, temperature, top_p)[0]
 
 

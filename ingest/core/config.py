@@ -80,6 +80,15 @@ class TrainingConfig:
     preset: str = "smollm2-135m"
 
 
+MAX_MEMORY = 16  # past exchanges one prompt may hold
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    k: int = 0  # past exchanges of mine put into each prompt (0: none); --memory overrides
+    max_tokens: int = 384  # the most prompt tokens those exchanges may take
+
+
 @dataclass(frozen=True)
 class Config:
     me: MeConfig = field(default_factory=MeConfig)
@@ -90,6 +99,7 @@ class Config:
     split: SplitConfig = field(default_factory=SplitConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     path: Path | None = None  # the file it came from; relative paths resolve against its folder
 
     @property
@@ -197,6 +207,10 @@ def _validate(cfg: Config) -> Config:
             raise ConfigError(f"dataset.{name} must be > 0")
     if cfg.dataset.min_train_examples < 0:
         raise ConfigError("dataset.min_train_examples must be >= 0")
+    if not 0 <= cfg.memory.k <= MAX_MEMORY:
+        raise ConfigError(f"memory.k must be between 0 and {MAX_MEMORY}, got {cfg.memory.k}")
+    if cfg.memory.max_tokens < 1:
+        raise ConfigError("memory.max_tokens must be >= 1")
     try:
         cfg.dataset.system_prompt.format(me="", chat="", partner="", size="")
     except (KeyError, IndexError, ValueError) as e:

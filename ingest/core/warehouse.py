@@ -6,6 +6,7 @@ enrich/text_lang/                    the language cache (transform, before dbt)
 ai_me.duckdb                         the dbt models
 dbt/                                 dbt's target and logs (may quote data)
 datasets/{train,val,test}.parquet    training examples, counts.json
+memory/                              the memory index of my past replies (train split)
 models/<run>/, models/base/          training runs; local base models
 secrets/pseudonym.key                the pseudonym key
 .dagster/                            Dagster's run history (make dev, make demo)
@@ -46,6 +47,10 @@ class Warehouse:
     @property
     def datasets(self) -> Path:
         return self.root / "datasets"
+
+    @property
+    def memory(self) -> Path:
+        return self.root / "memory"
 
     @property
     def models(self) -> Path:

@@ -40,6 +40,7 @@ _FAILED = {"error", "fail", "runtime error"}
 _SHOW_FAILED = 5
 _VAR_VERBS = {"build", "run", "test", "compile", "show"}
 DATASET_NODE = "model.ai_me.training_examples"  # the mart warehouse/datasets/ is exported from
+MEMORY_NODE = "model.ai_me.memory_exchanges"  # the mart the memory index is built from
 
 
 ME_ENV = "AI_ME_DBT_ME"  # my names, as JSON, for dbt_project/macros/me.sql

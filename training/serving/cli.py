@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from training.cli import run_dir
+from training.cli import add_memory_argument, recall, run_dir
 from training.prompt import CHAT_NOUNS
 
 API_KEY_ENV = "AI_ME_API_KEY"
@@ -46,6 +46,7 @@ def register(verbs, add_common) -> None:
     p.add_argument("incoming", metavar="INCOMING", help="the message to reply to")
     p.add_argument("--platform", choices=sorted(CHAT_NOUNS), default="whatsapp")
     p.add_argument("--run", help="run name (default: the config's [training] preset)")
+    add_memory_argument(p)
     add_common(p)
     p.set_defaults(func=cmd_reply)
 
@@ -74,5 +75,5 @@ def cmd_reply(args) -> int:
     from training.inference import load_run, reply
 
     model, tokenizer, info = load_run(run_dir(args))
-    print(reply(model, tokenizer, info, args.incoming, args.platform))
+    print(reply(model, tokenizer, info, args.incoming, args.platform, recall=recall(args)))
     return 0
