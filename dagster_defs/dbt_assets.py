@@ -84,7 +84,8 @@ class DagsterDbt:
 @dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT)
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, user_config: UserConfig):
     dagster_dbt = DagsterDbt(dbt, context)
-    report = build(user_config.load(), user_config.warehouse(), invoke=dagster_dbt)
+    # The memory index is an asset of its own (training_assets.memory_index), downstream of this one.
+    report = build(user_config.load(), user_config.warehouse(), invoke=dagster_dbt, memory=False)
     context.log.info(report.line)
     outputs = [e for e in dagster_dbt.events if isinstance(e, Output)]
     yield from (e for e in dagster_dbt.events if not isinstance(e, Output))  # check results

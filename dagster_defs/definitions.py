@@ -1,7 +1,7 @@
 """The Dagster code location: `dagster dev` in the repo root loads `defs` from here.
 
 Ingest assets (raw/<platform>, keys equal to the dbt source keys) feed the dbt models, whose
-training_examples feed the LoRA adapter and its style evaluation; the dbt data tests and the
+training_examples feed the LoRA adapter, the memory index and the style evaluation; the dbt data tests and the
 raw-file checks are asset checks. The new_exports sensor lands changed exports and rebuilds the
 models downstream. Every asset, check and the sensor take the user's config as the `user_config`
 resource (dagster_defs/resources.py): $AI_ME_CONFIG, else ./ai_me.toml; the warehouse from it or
@@ -14,7 +14,7 @@ from dagster_defs.dbt_assets import dbt_models, dbt_resource
 from dagster_defs.ingest_assets import INGEST_ASSETS, RAW_SCHEMA_CHECKS
 from dagster_defs.resources import UserConfig, duckdb_resource
 from dagster_defs.sensors import new_exports
-from dagster_defs.training_assets import lora_adapter, style_evaluation
+from dagster_defs.training_assets import lora_adapter, memory_index, style_evaluation
 
 
 def pipeline_resources() -> dict:
@@ -24,7 +24,7 @@ def pipeline_resources() -> dict:
 
 
 defs = Definitions(
-    assets=[*INGEST_ASSETS, dbt_models, lora_adapter, style_evaluation],
+    assets=[*INGEST_ASSETS, dbt_models, memory_index, lora_adapter, style_evaluation],
     asset_checks=RAW_SCHEMA_CHECKS,
     sensors=[new_exports],
     resources=pipeline_resources(),

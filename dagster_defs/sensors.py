@@ -1,4 +1,4 @@
-"""A sensor that lands new or changed exports and rebuilds the dbt models on them.
+"""A sensor that lands new or changed exports and rebuilds the dbt models and the memory index on them.
 
 It watches the paths in the config's [exports] by fingerprint (ingest/core/seen_exports.py: paths,
 sizes and mtimes, no content). An export is new when its fingerprint is neither the one the sensor
@@ -25,26 +25,28 @@ from dagster import (
 from dagster_defs.dbt_assets import dbt_models
 from dagster_defs.ingest_assets import INGEST_ASSETS, raw_asset_key
 from dagster_defs.resources import UserConfig
+from dagster_defs.training_assets import memory_index
 from ingest.core.platforms import PLATFORMS
 from ingest.core.seen_exports import fingerprint, read_seen, remember
 from ingest.core.warehouse import Warehouse
 
 
 def selection_for(platforms: list[str]) -> list[AssetKey]:
-    """The platforms' ingest assets and every dbt model (nothing of training).
+    """The platforms' ingest assets, every dbt model and the memory index (nothing of training).
 
     Every model, not only those downstream: int_messages__unioned reads each platform's staging
     view, so a fresh warehouse needs them all, and they are views (free to rebuild)."""
-    return [*(raw_asset_key(p) for p in platforms), *sorted(dbt_models.keys, key=lambda k: k.to_user_string())]
+    models = sorted(dbt_models.keys, key=lambda k: k.to_user_string())
+    return [*(raw_asset_key(p) for p in platforms), *models, memory_index.key]
 
 
 @sensor(
     name="new_exports",
-    target=AssetSelection.assets(*INGEST_ASSETS, dbt_models),
+    target=AssetSelection.assets(*INGEST_ASSETS, dbt_models, memory_index),
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,  # "watches" should mean watching from the start
     description="Lands the exports in [exports] when a file under them is new or changed (by path, size "
-    "and mtime) and rebuilds the dbt models; training stays manual.",
+    "and mtime) and rebuilds the dbt models and the memory index; training stays manual.",
 )
 def new_exports(context: SensorEvaluationContext, user_config: UserConfig):
     cfg, root = user_config.load(), user_config.warehouse()

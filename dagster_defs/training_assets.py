@@ -1,4 +1,5 @@
-"""The LoRA adapter as an asset downstream of the training datasets.
+"""The LoRA adapter and the memory index as assets downstream of the training datasets, and the
+adapter's style evaluation.
 
 It calls training.train.main, the same entry point as `ai-me train`. Training is manual by
 default and skipped when neither the datasets nor the resolved config changed since the last run
@@ -17,6 +18,7 @@ from dagster_defs.dbt_assets import DATASET_ASSET
 from dagster_defs.resources import UserConfig
 from ingest.core.warehouse import Warehouse
 from training.config import for_user, to_yaml
+from training.evaluation.arms import LABELS, arms_in
 from training.numbers import decimals
 
 FINGERPRINT_FILE = "inputs.fingerprint"
@@ -85,16 +87,33 @@ def png_markdown(png: bytes, alt: str) -> MetadataValue:
     return MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
+@asset(
+    key=AssetKey("memory_index"),
+    deps=[DATASET_ASSET, AssetKey("memory_exchanges")],
+    group_name="training",
+    description="BM25 index of your past exchanges, train split only (warehouse/memory/): "
+    "retrieved into prompts by --memory K.",
+)
+def memory_index(user_config: UserConfig) -> MaterializeResult:
+    from training.memory.index import build_index
+
+    report = build_index(user_config.warehouse())
+    return MaterializeResult(
+        metadata={"exchanges": report.exchanges, "memory_dir": MetadataValue.path(str(report.folder))}
+    )
+
+
 class EvaluateRunConfig(Config):
     max_examples: int = 200  # test examples to generate for (likelihood uses the same ones)
     max_new_tokens: int = 48
+    memory: int | None = None  # memory arms with K past exchanges; None: the config's [memory] k
 
 
 @asset(
     key=AssetKey("style_evaluation"),
-    deps=[AssetKey("lora_adapter")],
+    deps=[AssetKey("lora_adapter"), AssetKey("memory_index")],
     group_name="training",
-    description="How close the tuned model writes to you vs its base (warehouse/models/<run>/eval/).",
+    description="How close the tuned model writes to you vs its base, and with memory (warehouse/models/<run>/eval/).",
 )
 def style_evaluation(
     context: AssetExecutionContext, config: EvaluateRunConfig, user_config: UserConfig
@@ -103,15 +122,25 @@ def style_evaluation(
     from training.evaluation.report import delta_plot
 
     run_dir = trained_run(context)
+    memory = user_config.load().memory
     m = evaluate_run(
-        run_dir, user_config.warehouse(), max_examples=config.max_examples, max_new_tokens=config.max_new_tokens
+        run_dir,
+        user_config.warehouse(),
+        max_examples=config.max_examples,
+        max_new_tokens=config.max_new_tokens,
+        memory=memory.k if config.memory is None else config.memory,
+        memory_budget=memory.max_tokens,
     )
-    rows = ["| model | NLL | perplexity | Burrows' Delta | AUC real vs generated |", "| --- | --- | --- | --- | --- |"]
-    for name in ("base", "tuned"):
+    rows = [
+        "| arm | NLL | perplexity | Burrows' Delta | AUC real vs generated | chrF |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in arms_in(m):
         r = m[name]
-        cells = (r["nll"], r["perplexity"], r["burrows_delta"], r["auc_real_vs_generated"])
-        rows.append(f"| {name} | " + " | ".join(decimals(v) for v in cells) + " |")
-    rows += ["", *(f"- {line}" for line in m["verdicts"].values())]
+        cells = (r["nll"], r["perplexity"], r["burrows_delta"], r["auc_real_vs_generated"], r["chrf"])
+        rows.append(f"| {LABELS[name]} | " + " | ".join(decimals(v) for v in cells) + " |")
+    verdicts = [*m["verdicts"].values(), *(v for arm in m.get("verdicts_vs_tuned", {}).values() for v in arm.values())]
+    rows += ["", *(f"- {line}" for line in verdicts)]
     return MaterializeResult(
         metadata={  # numbers only: examples stay in the HTML report
             "metrics": MetadataValue.md("\n".join(rows)),
@@ -127,9 +156,11 @@ def style_evaluation(
 def headline_metadata(m: dict) -> dict:
     """The headline metrics as float metadata, which the asset page plots across materializations.
     A metric that could not be computed is left out (Dagster's float metadata takes no null)."""
-    values = {f"{name}_{key}": m[name][key] for name in ("base", "tuned") for key in ("nll", "burrows_delta")}
+    values = {f"{name}_{key}": m[name][key] for name in arms_in(m) for key in ("nll", "burrows_delta", "chrf")}
     values["tuned_auc_real_vs_generated"] = m["tuned"]["auc_real_vs_generated"]
     values.update({f"{key}_tuned_minus_base": m["paired"][key]["estimate"] for key in ("nll_diff", "delta_diff")})
+    for arm, paired in m.get("paired_vs_tuned", {}).items():
+        values.update({f"{key}_{arm}_minus_tuned": paired[key]["estimate"] for key in ("nll_diff", "delta_diff")})
     audit = m.get("memorization")
     if audit:
         values["tuned_verbatim_rate"] = audit["verbatim_rate"]["tuned"]

@@ -114,28 +114,33 @@ def cmd_train(args) -> int:
     return 0
 
 
-def add_memory_argument(p) -> None:
-    p.add_argument(
-        "--memory",
-        type=int,
-        metavar="K",
-        help="put your K past replies most like the message into the prompt (default: the config's [memory] k)",
-    )
+def add_memory_argument(
+    p, text: str = "put your K past replies most like the message into the prompt (default: the config's [memory] k)"
+) -> None:
+    p.add_argument("--memory", type=int, metavar="K", help=text)
+
+
+def memory_setting(args) -> tuple[int, int]:
+    """The k a verb's --memory (else the config's [memory] k) asks for, and the memory token budget."""
+    from ingest.core.config import MAX_MEMORY, ConfigError, config_and_warehouse
+
+    cfg, _ = config_and_warehouse(args.config, args.warehouse)
+    k = cfg.memory.k if args.memory is None else args.memory
+    if not 0 <= k <= MAX_MEMORY:
+        raise ConfigError(f"--memory must be between 0 and {MAX_MEMORY}, got {k}")
+    return k, cfg.memory.max_tokens
 
 
 def recall(args):
     """The memory a verb's --memory (or the config's [memory] k) asks for, or None."""
-    from ingest.core.config import MAX_MEMORY, ConfigError, config_and_warehouse
+    from ingest.core.config import config_and_warehouse
 
-    cfg, warehouse = config_and_warehouse(args.config, args.warehouse)
-    k = cfg.memory.k if args.memory is None else args.memory
-    if not 0 <= k <= MAX_MEMORY:
-        raise ConfigError(f"--memory must be between 0 and {MAX_MEMORY}, got {k}")
+    k, budget = memory_setting(args)
     if not k:
         return None
     from training.memory.prompt import Recall
 
-    return Recall.open(warehouse, k, cfg.memory.max_tokens)
+    return Recall.open(config_and_warehouse(args.config, args.warehouse)[1], k, budget)
 
 
 def run_dir(args):
@@ -173,6 +178,7 @@ def cmd_export(args) -> int:
 def cmd_generate(args) -> int:
     from training.inference import load_run, reply
 
+    memory = recall(args)  # first: a bad --memory fails before the model loads
     model, tokenizer, info = load_run(run_dir(args))
     print(
         reply(
@@ -187,7 +193,7 @@ def cmd_generate(args) -> int:
             max_new_tokens=args.max_new_tokens,
             temperature=args.temperature,
             seed=args.seed,
-            recall=recall(args),
+            recall=memory,
         )
     )
     return 0

@@ -1,5 +1,6 @@
 -- No exchange in the memory is an example of the val or test split (by id or by reply text):
 -- retrieval at evaluation time could otherwise hand the model the answer it is scored on.
+{{ config(meta={'dagster': {'ref': {'name': 'memory_exchanges'}}}) }}
 select m.example_id
 from {{ ref('memory_exchanges') }} as m
 join {{ ref('training_examples') }} as t

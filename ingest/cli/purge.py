@@ -83,7 +83,9 @@ def register(verbs) -> None:
         action="store_true",
         help="the DuckDB database, language cache, dbt artifacts and logs, Dagster run history",
     )
-    p.add_argument("--datasets", action="store_true", help="datasets/ and the training datasets cache .cache/")
+    p.add_argument(
+        "--datasets", action="store_true", help="datasets/, the memory index memory/ and the datasets cache .cache/"
+    )
     p.add_argument("--models", action="store_true", help="models/: training runs, evaluation reports, tiny bases")
     p.add_argument("--all", action="store_true", help="all of the above")
     p.add_argument(

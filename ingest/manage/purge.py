@@ -7,7 +7,8 @@ What each flag removes (paths relative to the warehouse root):
              so a text can be confirmed by hashing a guess), dbt/ (compiled SQL, run results and
              logs; a failed test or cast can quote data) and the Dagster run history in .dagster/
              (its dagster.yaml is kept, so `make dev` still works), plus demo.log.
---datasets   datasets/ (train/val/test examples) and .cache/ (the Hugging Face datasets cache:
+--datasets   datasets/ (train/val/test examples), memory/ (the memory index: your train-split
+             replies and the messages they answered) and .cache/ (the Hugging Face datasets cache:
              Arrow copies of the same examples).
 --models     models/: training runs (adapter, tokenizer, checkpoints, logs, evaluation reports with
              example replies) and the tiny base models pretrained on your text.
@@ -160,6 +161,7 @@ def plan(
             p.add("warehouse", dagster)
     if datasets:
         p.add("datasets", root / "datasets")
+        p.add("datasets", root / "memory")
         p.add("datasets", root / ".cache")
     if models:
         _plan_models(p, root / "models", keep_adapter)

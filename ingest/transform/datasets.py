@@ -18,7 +18,7 @@ from ingest.core.files import atomic_path, private_dir, write_atomic
 from ingest.core.warehouse import Warehouse
 
 SPLITS = ("train", "val", "test")
-COLUMNS = "example_id, platform, conversation_id, session_id, split, messages"
+COLUMNS = "example_id, platform, conversation_id, session_id, split, partner, messages"
 
 
 @dataclass

@@ -49,7 +49,8 @@ def test_new_export_requests_its_ingest_and_the_dbt_models(exports):
 
     [request], cursor = tick()
     selected = set(request.asset_selection)
-    assert selected == {AssetKey(["raw", "whatsapp"]), *dbt_models.keys}  # no other ingest, no training
+    # No other ingest, no training; the memory index follows the datasets.
+    assert selected == {AssetKey(["raw", "whatsapp"]), *dbt_models.keys, AssetKey("memory_index")}
     assert AssetKey("training_examples") in selected and not TRAINING & selected
     assert set(json.loads(cursor)) == {"whatsapp"}  # the empty Instagram folder has nothing to land yet
 

@@ -27,6 +27,7 @@ SCHEMA = pa.schema(
         ("conversation_id", pa.string()),
         ("session_id", pa.string()),
         ("split", pa.string()),
+        ("partner", pa.string()),
         ("messages", MESSAGE_TYPE),
     ]
 )
@@ -89,6 +90,7 @@ def toy_example(rng: Random, index: int, split: str) -> dict:
         "conversation_id": conversation,
         "session_id": f"{conversation}:{index // 7}",
         "split": split,
+        "partner": partner,
         "messages": messages,
     }
 

@@ -34,7 +34,7 @@ def pipeline(tmp_path_factory):
         config = RunConfig(
             ops={
                 "lora_adapter": {"config": {"overrides": FAST}},
-                "style_evaluation": {"config": {"max_examples": 12, "max_new_tokens": 8}},
+                "style_evaluation": {"config": {"max_examples": 12, "max_new_tokens": 8, "memory": 2}},
             }
         )
         first = materialize(assets, resources=resources, run_config=config)
@@ -101,7 +101,12 @@ def test_metadata_shows_counts_curves_and_metrics_never_text(pipeline):
     curve = meta["lora_adapter"]["loss_curve"]
     assert curve.value.startswith("![train and eval loss by step](data:image/png;base64,iVBORw0KGgo")  # PNG magic
     table = meta["style_evaluation"]["metrics"].value
-    assert "| tuned |" in table and "| base |" in table
+    assert all(f"| {arm} |" in table for arm in ("base", "tuned", "base + memory", "tuned + memory"))
+    memory = pq.read_table(wh / "memory" / "exchanges.parquet")
+    assert meta["memory_index"]["exchanges"].value == memory.num_rows > 0
+    assert set(memory["example_id"].to_pylist()) <= set(
+        pq.read_table(wh / "datasets" / "train.parquet")["example_id"].to_pylist()
+    )
     assert meta["style_evaluation"]["delta_plot"].value.startswith(
         "![Burrows' Delta to your real replies, base and tuned](data:image/png;base64,iVBORw0KGgo"
     )

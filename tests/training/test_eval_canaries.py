@@ -131,3 +131,25 @@ def test_compare_puts_runs_side_by_side_and_says_when_they_were_scored_different
     assert "canary-copy: evaluated on another test split; evaluated now on the current one" in out
     assert "scored on different test examples" in out
     assert ai_me(["evaluate", "--compare", "canary", "missing"]) == 1
+
+
+def test_memory_arms_score_like_the_others_and_retrieve_from_the_train_split_only(pipeline, capsys):
+    warehouse, _ = pipeline
+    capsys.readouterr()
+    evaluate = ["evaluate", "--run", "canary", "--memory", "2", "--memorization", "0", "--max-new-tokens", "8"]
+    assert ai_me(evaluate) == 0
+    out = capsys.readouterr().out
+    assert "tuned + memory" in out and "memory: " in out and "past exchanges per prompt" in out
+    metrics = json.loads((warehouse / "models" / "canary" / "eval" / "metrics.json").read_text())
+    assert set(metrics["base_memory"]) == set(metrics["tuned_memory"]) == set(metrics["tuned"])
+    assert set(metrics["paired_vs_tuned"]) == set(metrics["verdicts_vs_tuned"]) == {"base_memory", "tuned_memory"}
+    assert metrics["base_memory"]["reply_tokens"] == metrics["base"]["reply_tokens"]  # the same replies scored
+    use = metrics["memory"]
+    train = pq.read_table(warehouse / "datasets" / "train.parquet")
+    assert use["k"] == 2 and 0 < use["mean_exchanges"] <= 2 and 0 < use["max_tokens"] <= use["budget_tokens"]
+    indexed = pq.read_table(warehouse / "memory" / "exchanges.parquet").num_rows
+    assert use["index_exchanges"] == indexed <= train.num_rows
+    assert assert_every_interval_contains_its_estimate(metrics) >= 30
+    assert WORD not in json.dumps(metrics)  # the planted word is in the memory, never in the numbers
+    html = (warehouse / "models" / "canary" / "eval" / "report.html").read_text(encoding="utf-8")
+    assert "tuned + memory − tuned" in html and "<th>base + memory</th>" in html

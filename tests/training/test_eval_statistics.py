@@ -115,11 +115,40 @@ def test_metrics_of_hand_made_scores_have_paired_intervals_containing_their_esti
     from tests.training.test_evaluate_metrics import scored_by_hand
 
     metrics = compute_metrics(scored_by_hand())
-    assert set(metrics["paired"]) == {"nll_diff", "delta_diff", "auc_diff"}
+    assert set(metrics["paired"]) == {"nll_diff", "delta_diff", "auc_diff", "chrf_diff"}
     assert all(set(p) >= {"estimate", "ci", "n"} and p["n"] == 24 for p in metrics["paired"].values())
     assert metrics["paired"]["nll_diff"]["estimate"] == pytest.approx(metrics["tuned"]["nll"] - metrics["base"]["nll"])
     assert assert_every_interval_contains_its_estimate(metrics) >= 11
     assert metrics["verdicts"]["nll_diff"].startswith("tuned finds your real replies more likely")
+    assert "paired_vs_tuned" not in metrics
+
+
+def test_memory_arms_have_the_same_metrics_and_are_compared_with_tuned_alone():
+    """Hand-made memory arms: base + memory as likely as tuned and writing like base; tuned + memory
+    more likely than tuned, repeating the real reply word for word (chrF 100)."""
+    from tests.training.test_evaluate_metrics import scored_by_hand
+
+    scored = scored_by_hand()
+    for i, item in enumerate(scored):
+        item.nll.update(base_memory=1.5 + 0.1 * (i % 3 - 1), tuned_memory=0.9 + 0.1 * (i % 2))
+        item.generated.update(base_memory=item.generated["base"], tuned_memory=item.real)
+    metrics = compute_metrics(scored)
+    assert set(metrics["base_memory"]) == set(metrics["tuned_memory"]) == set(metrics["base"]) == set(metrics["tuned"])
+    assert metrics["tuned_memory"]["chrf"] == pytest.approx(100)
+    paired = metrics["paired_vs_tuned"]
+    assert set(paired) == {"base_memory", "tuned_memory"} and all(
+        set(p) == set(metrics["paired"]) for p in paired.values()
+    )
+    nll = paired["tuned_memory"]["nll_diff"]
+    assert nll["estimate"] == pytest.approx(metrics["tuned_memory"]["nll"] - metrics["tuned"]["nll"])
+    assert nll["ci"][1] < 0 and paired["tuned_memory"]["chrf_diff"]["ci"][0] > 0
+    verdicts = metrics["verdicts_vs_tuned"]
+    assert verdicts["tuned_memory"]["nll_diff"].startswith(
+        "tuned + memory finds your real replies more likely than tuned"
+    )
+    assert verdicts["tuned_memory"]["chrf_diff"].startswith("tuned + memory replies share more of your real replies'")
+    assert verdicts["base_memory"]["nll_diff"].startswith("NLL, base + memory vs tuned: no measurable difference")
+    assert assert_every_interval_contains_its_estimate(metrics) >= 30
 
 
 def test_wilson_interval_contains_the_observed_share():

@@ -65,13 +65,17 @@ def test_metrics_file_keeps_the_contract_and_holds_no_text(evaluated, run_dir):
     assert platforms and platforms <= {"whatsapp", "instagram", "messenger"}
     for name in ("base", "tuned"):
         m = saved[name]
-        assert all(isinstance(m[k], float) for k in ("nll", "perplexity", "burrows_delta", "auc_real_vs_generated"))
+        assert all(
+            isinstance(m[k], float) for k in ("nll", "perplexity", "burrows_delta", "auc_real_vs_generated", "chrf")
+        )
+        assert 0 <= m["chrf_ci"][0] <= m["chrf"] <= m["chrf_ci"][1] <= 100
         assert m["nll_ci"][0] <= m["nll"] <= m["nll_ci"][1]
         assert set(m["per_platform"]) == platforms
         assert sum(p["n_examples"] for p in m["per_platform"].values()) == N_TEST
     assert saved["style_signal"]["sufficient"]
     assert assert_every_interval_contains_its_estimate(saved) >= 14
-    assert set(saved["paired"]) == {"nll_diff", "delta_diff", "auc_diff"}
+    assert set(saved["paired"]) == {"nll_diff", "delta_diff", "auc_diff", "chrf_diff"}
+    assert "base_memory" not in saved and saved["memory"] is None  # no memory asked for: no memory arms
     assert saved["paired"]["nll_diff"]["ci"][1] < 0 and saved["verdicts"]["nll_diff"].startswith("tuned finds")
     audit = saved["memorization"]
     assert audit["n_train"] == 50 and audit["n_test"] == N_TEST and audit["canary_exposure"] == []

@@ -34,6 +34,8 @@ LAYOUT = {  # path in the warehouse: size in bytes
     ".dagster/history/runs.db": 60,
     "datasets/train.parquet": 200,
     "datasets/counts.json": 9,
+    "memory/exchanges.parquet": 70,
+    "memory/bm25/vocab.index.json": 11,
     ".cache/datasets/parquet/x.arrow": 300,
 }
 
@@ -119,9 +121,9 @@ def test_warehouse_deletes_database_caches_and_history_but_keeps_dagster_config(
     assert "warehouse: 6 file(s), 1.1 KB" in out and "total: 6 file(s), 1160 bytes (1.1 KB)" in out
 
 
-def test_datasets_deletes_examples_and_the_training_cache(wh):
+def test_datasets_deletes_examples_the_memory_index_and_the_training_cache(wh):
     assert main(["purge", "--datasets", "--yes"]) == 0
-    assert not (wh / "datasets").exists() and not (wh / ".cache").exists()
+    assert not (wh / "datasets").exists() and not (wh / ".cache").exists() and not (wh / "memory").exists()
     assert (wh.parent / "outside" / "keep.txt").exists()
     assert (wh / "ai_me.duckdb").exists() and (wh / "models" / RUN / "train_log.jsonl").exists()
 

@@ -33,7 +33,7 @@ from tests.support.paths import REPO
 from training.prompt import system_prompt
 
 SAMPLE_MESSAGES = 1500
-CONTRACT_COLUMNS = {"messages", "example_id", "platform", "conversation_id", "session_id", "split"}
+CONTRACT_COLUMNS = {"messages", "example_id", "platform", "conversation_id", "session_id", "split", "partner"}
 
 # The identifier checks of dbt_project/tests/assert_no_identifiers_in_training_data.sql.
 LEFTOVER_PATTERNS = (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from training.cli import add_memory_argument, memory_setting
+
 MEMORIZATION_EXAMPLES = 50  # training examples the audit prompts with; here so --help imports no torch
 
 
@@ -50,6 +52,11 @@ def register(verbs, add_common) -> None:
         help="print the headline metrics of these runs side by side on the current test split",
     )
     p.add_argument("--seed", type=int, default=0)
+    add_memory_argument(
+        p,
+        "also evaluate base and tuned with your K past replies most like each test message in "
+        "the prompt (default: the config's [memory] k; 0: no memory arms)",
+    )
     add_common(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -73,6 +80,7 @@ def cmd_evaluate(args) -> int:
             return 0
         from training.evaluation.evaluate import evaluate_run, summary
 
+        k, budget = memory_setting(args)
         metrics = evaluate_run(
             run_dir,
             warehouse,
@@ -81,6 +89,8 @@ def cmd_evaluate(args) -> int:
             args.seed,
             memorization_examples=args.memorization,
             canaries=args.canary,
+            memory=k,
+            memory_budget=budget,
         )
     except ConfigError as e:
         print(f"ai-me: {e}", file=sys.stderr)

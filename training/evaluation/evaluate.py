@@ -3,8 +3,10 @@
 `evaluate_run(run_dir)` scores the user's real replies under the base and the tuned model
 (likelihood), generates a reply to every test context with both (same prompts, same seeded
 sampling), compares the generations with the real replies (stylometry, Burrows' Delta, a
-real-vs-generated authorship classifier) and writes warehouse/models/<run>/eval/metrics.json
-and report.html. Message text goes into the report only, never into metrics.json or logs.
+real-vs-generated authorship classifier, chrF) and writes warehouse/models/<run>/eval/metrics.json
+and report.html. With memory (k > 0), two more arms prompt both models with the user's k past
+exchanges most like each test message (train split only), compared against tuned alone.
+Message text goes into the report only, never into metrics.json or logs.
 """
 
 from __future__ import annotations
@@ -29,15 +31,17 @@ from training.data import fit_to_length
 from training.evaluation import memorization
 from training.evaluation import report as eval_report
 from training.evaluation import statistics as stats
+from training.evaluation.arms import LABELS, MEMORY_ARMS, MODELS, arms_in, model_of
 from training.evaluation.authorship import discriminate
 from training.evaluation.blind import write_blind
 from training.evaluation.cli import MEMORIZATION_EXAMPLES
+from training.evaluation.content import chrf_scores
 from training.evaluation.likelihood import likelihood_and_replies, mean_nll
 from training.evaluation.stylometry import DeltaSets, burrows_delta, describe
 from training.inference import generate_replies, load_run
+from training.memory.prompt import Recall
 from training.numbers import decimals
 
-MODELS = ("base", "tuned")
 MIN_EXAMPLES = 100  # below this, the report warns that the sample is too small to conclude
 MIN_STYLE_SIGNAL_AUC = 0.6  # the user's messages vs other people's must separate at least this well
 
@@ -49,6 +53,7 @@ class Scored:
     platform: str
     context: list[dict]
     real: str
+    partner: str | None = None
     nll: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
     generated: dict[str, str] = field(default_factory=dict)
@@ -69,11 +74,14 @@ def evaluate_run(
     device: str | None = None,
     memorization_examples: int = MEMORIZATION_EXAMPLES,
     canaries: list[str] = (),
+    memory: int = 0,
+    memory_budget: int = 384,
 ) -> dict:
     """Evaluate the run in `run_dir`; writes eval/metrics.json and eval/report.html there and returns the metrics.
 
     The audit of what the model remembers prompts with `memorization_examples` training examples (0: no
-    audit) and measures the exposure of each of the `canaries` planted in training replies."""
+    audit) and measures the exposure of each of the `canaries` planted in training replies. `memory` past
+    exchanges (within `memory_budget` tokens) go into the prompts of the memory arms (0: no such arms)."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
     warehouse = Path(warehouse) if warehouse else run_dir.parent.parent
@@ -82,7 +90,10 @@ def evaluate_run(
     dtype = str(model.dtype).removeprefix("torch.")
     max_length = _max_length(run_dir, tokenizer)
     examples, skipped = load_test_examples(warehouse, tokenizer, max_length, max_examples, seed)
-    scored = score_examples(model, tokenizer, info.end_of_turn, examples, max_new_tokens, seed)
+    recall = Recall.open(warehouse, memory, memory_budget) if memory else None
+    scored, memory_use = score_examples(
+        model, tokenizer, info.end_of_turn, examples, max_new_tokens, seed, recall, max_length
+    )
     scoring_seconds = time.perf_counter() - started
     audit, extractions, planted = None, [], []
     if memorization_examples:
@@ -110,6 +121,7 @@ def evaluate_run(
         max_new_tokens=max_new_tokens,
         seed=seed,
         memorization=audit,
+        memory=memory_use,
         dtype=dtype,
         seconds_per_100_examples=round(100 * scoring_seconds / len(scored), 2),
         seconds=round(time.perf_counter() - started, 2),
@@ -196,7 +208,8 @@ def _read_split(warehouse: Path, split: str) -> list[dict]:
     path = warehouse / "datasets" / f"{split}.parquet"
     if not path.is_file():
         raise ConfigError(f"{path} not found: build the datasets first (ai-me transform)")
-    return pq.read_table(path, columns=["example_id", "platform", "messages"]).to_pylist()
+    columns = [c for c in ("example_id", "platform", "partner", "messages") if c in pq.read_schema(path).names]
+    return pq.read_table(path, columns=columns).to_pylist()
 
 
 def _sample(rows: list[dict], n: int, seed: int) -> list[dict]:
@@ -213,22 +226,62 @@ def _fit(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dict], int]
 
 
 def score_examples(
-    model, tokenizer, end_of_turn: str, examples: list[dict], max_new_tokens: int, seed: int
-) -> list[Scored]:
-    """Each model scores every real reply and writes its own reply to every context, in batches;
-    both models get the same batches and seeds, so their generations differ by the adapter only."""
+    model,
+    tokenizer,
+    end_of_turn: str,
+    examples: list[dict],
+    max_new_tokens: int,
+    seed: int,
+    recall: Recall | None = None,
+    max_length: int | None = None,
+) -> tuple[list[Scored], dict | None]:
+    """Each arm scores every real reply and writes its own reply to every context, in batches; all arms
+    get the same batches and seeds, so their generations differ by the adapter or the memory only.
+
+    Returns the scored examples and, with `recall`, how much memory the prompts held (counts only)."""
     items = [
-        Scored(ex["platform"], ex["messages"][:-1], ex["messages"][-1]["content"], example_id=ex["example_id"])
+        Scored(
+            ex["platform"],
+            ex["messages"][:-1],
+            ex["messages"][-1]["content"],
+            ex.get("partner"),
+            example_id=ex["example_id"],
+        )
         for ex in examples
     ]
-    for name in MODELS:
-        with _adapter(model, name):
-            results = likelihood_and_replies(
-                model, tokenizer, end_of_turn, [ex["messages"] for ex in examples], max_new_tokens, seed
-            )
+    conversations = {name: [ex["messages"] for ex in examples] for name in MODELS}
+    memory_use = None
+    if recall:
+        remembered = [
+            recall.into(ex["messages"], tokenizer, item.platform, item.partner, max_length, prompt=False)
+            for ex, item in zip(examples, items)
+        ]
+        conversations.update(dict.fromkeys(MEMORY_ARMS, remembered))
+        memory_use = _memory_use(recall, examples, remembered, tokenizer)
+    for name, chats in conversations.items():
+        with _adapter(model, model_of(name)):
+            results = likelihood_and_replies(model, tokenizer, end_of_turn, chats, max_new_tokens, seed)
         for item, result in zip(items, results):
             item.nll[name], item.tokens, item.generated[name] = result.nll, result.tokens, result.reply
-    return items
+    return items, memory_use
+
+
+def _memory_use(recall: Recall, examples: list[dict], remembered: list[list[dict]], tokenizer) -> dict:
+    """How many past exchanges the memory arms' prompts held, and how many tokens they took."""
+
+    def length(messages):
+        return len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
+
+    exchanges = [(len(r) - len(ex["messages"])) // 2 for ex, r in zip(examples, remembered)]
+    tokens = [length(r) - length(ex["messages"]) for ex, r in zip(examples, remembered)]
+    return {
+        "k": recall.k,
+        "budget_tokens": recall.budget,
+        "index_exchanges": recall.index.size,
+        "mean_exchanges": float(np.mean(exchanges)),
+        "mean_tokens": float(np.mean(tokens)),
+        "max_tokens": int(max(tokens)),
+    }
 
 
 def _adapter(model, name: str):
@@ -237,17 +290,19 @@ def _adapter(model, name: str):
 
 
 def compute_metrics(scored: list[Scored], seed: int = 0) -> dict:
-    """metrics.json: overall and per-platform numbers for each model, the real replies' style, the
-    paired comparisons of tuned against base with their verdicts, warnings."""
+    """metrics.json: overall and per-platform numbers for each arm, the real replies' style, the
+    paired comparisons of tuned against base (and of each memory arm against tuned) with their
+    verdicts, warnings."""
+    arms = list(scored[0].nll) if scored else list(MODELS)
     real = [s.real for s in scored]
     platforms = sorted({s.platform for s in scored})
     by_platform = {p: [s for s in scored if s.platform == p] for p in platforms}
-    aucs = {name: discriminate(real, [s.generated[name] for s in scored], seed=seed) for name in MODELS}
-    found = paired_intervals(scored, aucs, seed)
-    platform_deltas = {p: _deltas(items) for p, items in by_platform.items()}
+    aucs = {name: discriminate(real, [s.generated[name] for s in scored], seed=seed) for name in arms}
+    found = paired_intervals(scored, aucs, arms, seed)
+    platform_deltas = {p: _deltas(items, arms) for p, items in by_platform.items()}
     metrics = {"n_examples": len(scored), "real": {"stylometry": describe(real, real)}}
-    for name in MODELS:
-        nll, delta, auc = found[f"{name}.nll"], found[f"{name}.delta"], found[f"{name}.auc"]
+    for name in arms:
+        nll, delta, auc, chrf = (found[f"{name}.{key}"] for key in ("nll", "delta", "auc", "chrf"))
         metrics[name] = {
             "n_examples": len(scored),
             "reply_tokens": sum(s.tokens for s in scored),
@@ -260,6 +315,8 @@ def compute_metrics(scored: list[Scored], seed: int = 0) -> dict:
             "roc": {"fpr": aucs[name].fpr, "tpr": aucs[name].tpr},
             "burrows_delta": delta.estimate,
             "burrows_delta_ci": [delta.low, delta.high],
+            "chrf": chrf.estimate,
+            "chrf_ci": [chrf.low, chrf.high],
             "stylometry": describe([s.generated[name] for s in scored], real),
         }
         metrics[name]["per_platform"] = {
@@ -268,6 +325,12 @@ def compute_metrics(scored: list[Scored], seed: int = 0) -> dict:
         }
     metrics["paired"] = {key: found[key].as_dict() for key in PAIRED}
     metrics["verdicts"] = {key: verdict(key, found[key]) for key in PAIRED}
+    memory_arms = [arm for arm in arms if arm in MEMORY_ARMS]
+    if memory_arms:
+        metrics["paired_vs_tuned"] = {arm: {k: found[f"{arm}:{k}"].as_dict() for k in PAIRED} for arm in memory_arms}
+        metrics["verdicts_vs_tuned"] = {
+            arm: {k: verdict(k, found[f"{arm}:{k}"], LABELS[arm], "tuned") for k in PAIRED} for arm in memory_arms
+        }
     metrics["intervals"] = {
         "level": stats.LEVEL,
         "rounds": stats.ROUNDS,
@@ -280,62 +343,80 @@ def compute_metrics(scored: list[Scored], seed: int = 0) -> dict:
     return metrics
 
 
-PAIRED = ("nll_diff", "delta_diff", "auc_diff")  # tuned − base: below 0, tuned is better on each
+# tuned − base (and a memory arm − tuned): below 0, the first is better on NLL, Delta and AUC;
+# above 0 on chrF (more of the real reply's character n-grams).
+PAIRED = ("nll_diff", "delta_diff", "auc_diff", "chrf_diff")
+_PAIRED_METRIC = {"nll_diff": "nll", "delta_diff": "delta", "auc_diff": "auc", "chrf_diff": "chrf"}
 
 
-def paired_intervals(scored: list[Scored], aucs: dict, seed: int) -> dict[str, stats.Interval]:
-    """Each model's NLL, Delta and AUC and their tuned − base differences, all on the same bootstrap
-    resamples of the test examples (and the same jackknife), so the differences are paired."""
+def paired_intervals(scored: list[Scored], aucs: dict, arms: list[str], seed: int) -> dict[str, stats.Interval]:
+    """Each arm's NLL, Delta, AUC and chrF, tuned − base and each memory arm − tuned, all on the same
+    bootstrap resamples of the test examples (and the same jackknife), so the differences are paired."""
     n = len(scored)
     tokens = [s.tokens for s in scored]
-    nll = {name: stats.ratio_statistic([s.nll[name] for s in scored], tokens) for name in MODELS}
-    nll_diff = stats.ratio_statistic([s.nll["tuned"] - s.nll["base"] for s in scored], tokens)
-    deltas = DeltaSets([s.real for s in scored], {name: [s.generated[name] for s in scored] for name in MODELS})
+    nll = {name: stats.ratio_statistic([s.nll[name] for s in scored], tokens) for name in arms}
+    chrf = {
+        name: stats.ratio_statistic(chrf_scores([s.generated[name] for s in scored], [s.real for s in scored]), [1] * n)
+        for name in arms
+    }
+    deltas = DeltaSets([s.real for s in scored], {name: [s.generated[name] for s in scored] for name in arms})
     auc = {
         name: stats.weighted_auc(a.scores[:n], a.scores[n:]) if a.auc is not None else lambda w: math.nan
         for name, a in aucs.items()
     }
+    comparisons = {"": ("tuned", "base"), **{f"{arm}:": (arm, "tuned") for arm in arms if arm in MEMORY_ARMS}}
 
     def statistic(w):
         delta = deltas.delta(w)
-        values = {f"{name}.{key}": f(w) for name in MODELS for key, f in (("nll", nll[name]), ("auc", auc[name]))}
-        values.update({f"{name}.delta": delta[name] for name in MODELS})
-        values["nll_diff"] = nll_diff(w)
-        values["delta_diff"] = delta["tuned"] - delta["base"]
-        values["auc_diff"] = values["tuned.auc"] - values["base.auc"]
+        values = {}
+        for name in arms:
+            values.update({f"{name}.nll": nll[name](w), f"{name}.auc": auc[name](w), f"{name}.chrf": chrf[name](w)})
+            values[f"{name}.delta"] = delta[name]
+        for prefix, (first, second) in comparisons.items():
+            for key, metric in _PAIRED_METRIC.items():
+                values[prefix + key] = values[f"{first}.{metric}"] - values[f"{second}.{metric}"]
         return values
 
     return stats.intervals(statistic, n, stats.resamples(n, seed=seed) if n > 1 else None)
 
 
-_VERDICTS = {  # metric, unit, what a negative and a positive difference mean
+_VERDICTS = {  # metric, unit, what a negative and a positive difference mean ({a} against {b})
     "nll_diff": (
         "NLL",
         " nats per token",
-        "tuned finds your real replies more likely",
-        "tuned finds your real replies less likely",
+        "{a} finds your real replies more likely",
+        "{a} finds your real replies less likely",
     ),
-    "delta_diff": ("Delta", "", "tuned is closer to you", "tuned is further from you"),
+    "delta_diff": ("Delta", "", "{a} is closer to you", "{a} is further from you"),
     "auc_diff": (
         "AUC",
         "",
-        "tuned replies are harder to tell from yours",
-        "tuned replies are easier to tell from yours",
+        "{a} replies are harder to tell from yours",
+        "{a} replies are easier to tell from yours",
+    ),
+    "chrf_diff": (
+        "chrF",
+        " points",
+        "{a} replies share less of your real replies' wording",
+        "{a} replies share more of your real replies' wording",
     ),
 }
 
 
-def verdict(key: str, result: stats.Interval) -> str:
-    """One plain line, stating a direction only when the interval excludes 0."""
+def verdict(key: str, result: stats.Interval, first: str = "tuned", second: str = "base") -> str:
+    """One plain line on `first` − `second`, stating a direction only when the interval excludes 0."""
     metric, unit, lower, higher = _VERDICTS[key]
+    lower, higher, subject = lower.format(a=first), higher.format(a=first), metric
+    if second != "base":  # tuned − base is the default comparison; others say what they compare
+        lower, higher, subject = f"{lower} than {second}", f"{higher} than {second}", f"{metric}, {first} vs {second}"
     figure = f"{metric} {_signed(result.estimate)} [{_signed(result.low)}, {_signed(result.high)}]{unit}"
     if not math.isfinite(result.estimate):
-        return f"{metric}: not measured (too few examples)"
+        return f"{subject}: not measured (too few examples)"
     if result.excludes_zero():
         return f"{lower if result.estimate < 0 else higher}: {figure}"
     needed = stats.examples_needed(result)
     more = f"; about {needed} test examples would be needed to tell a difference this size" if needed else ""
-    return f"{metric}: no measurable difference ({figure}){more}"
+    return f"{subject}: no measurable difference ({figure}){more}"
 
 
 def _signed(value: float) -> str:
@@ -355,9 +436,9 @@ def _platform_metrics(scored: list[Scored], name: str, seed: int) -> dict:
     }
 
 
-def _deltas(scored: list[Scored]) -> dict[str, float]:
-    """Burrows' Delta of each model's generations to the real replies, all on one scale."""
-    return burrows_delta([s.real for s in scored], {name: [s.generated[name] for s in scored] for name in MODELS})
+def _deltas(scored: list[Scored], arms: list[str]) -> dict[str, float]:
+    """Burrows' Delta of each arm's generations to the real replies, all on one scale."""
+    return burrows_delta([s.real for s in scored], {name: [s.generated[name] for s in scored] for name in arms})
 
 
 def _style_signal(scored: list[Scored], seed: int) -> dict:
@@ -405,14 +486,23 @@ def _exp(value: float) -> float:
 def summary(metrics: dict) -> str:
     """A few console lines of numbers (no message text)."""
     lines = [f"evaluate: {metrics['run']}: {metrics['n_examples']} test examples in {metrics['seconds']:.0f}s"]
-    for name in MODELS:
+    for name in arms_in(metrics):
         m = metrics[name]
         lines.append(
-            f"  {name:5}  NLL {_with_ci(m['nll'], m['nll_ci'])}  perplexity {decimals(m['perplexity'])}  "
+            f"  {LABELS[name]:14}  NLL {_with_ci(m['nll'], m['nll_ci'])}  perplexity {decimals(m['perplexity'])}  "
             f"Burrows' Delta {_with_ci(m['burrows_delta'], m['burrows_delta_ci'])}  "
-            f"AUC real vs generated {_with_ci(m['auc_real_vs_generated'], m['auc_real_vs_generated_ci'])}"
+            f"AUC real vs generated {_with_ci(m['auc_real_vs_generated'], m['auc_real_vs_generated_ci'])}  "
+            f"chrF {_with_ci(m['chrf'], m['chrf_ci'])}"
         )
     lines += [f"  {line}" for line in metrics["verdicts"].values()]
+    for verdicts in metrics.get("verdicts_vs_tuned", {}).values():
+        lines += [f"  {line}" for line in verdicts.values()]
+    if metrics.get("memory"):
+        use = metrics["memory"]
+        lines.append(
+            f"  memory: {decimals(use['mean_exchanges'], 1)} of k={use['k']} past exchanges per prompt on average, "
+            f"{decimals(use['mean_tokens'], 0)} tokens (budget {use['budget_tokens']}), from {use['index_exchanges']}"
+        )
     audit = metrics.get("memorization")
     if audit:
         rate = audit["verbatim_rate"]

@@ -9,6 +9,7 @@ import io
 from html import escape
 from pathlib import Path
 
+from training.evaluation.arms import LABELS, arms_in
 from training.evaluation.stylometry import words
 from training.logs import plot_losses, read_log
 from training.numbers import decimals
@@ -80,18 +81,26 @@ def _summary(m: dict) -> str:
         ("Perplexity", "perplexity", "perplexity_ci"),
         ("Burrows' Delta to your replies (lower is closer)", "burrows_delta", "burrows_delta_ci"),
         ("AUC real vs generated (0.5 = indistinguishable)", "auc_real_vs_generated", "auc_real_vs_generated_ci"),
+        ("chrF to your real reply, 0-100 (higher shares more wording)", "chrf", "chrf_ci"),
     ]
+    arms = arms_in(m)
     body = "".join(
-        f"<tr><td>{label}</td>"
-        + "".join(f"<td>{decimals(m[k][key])}{_ci(m[k].get(ci))}</td>" for k in ("base", "tuned"))
-        + "</tr>"
+        f"<tr><td>{label}</td>" + "".join(f"<td>{decimals(m[k][key])}{_ci(m[k].get(ci))}</td>" for k in arms) + "</tr>"
         for label, key, ci in rows
+    )
+    memory = m.get("memory")
+    held = (
+        f" Memory arms: up to k={memory['k']} of your {memory['index_exchanges']} training-split exchanges most like "
+        f"each test message, {decimals(memory['mean_exchanges'], 1)} per prompt on average "
+        f"({decimals(memory['mean_tokens'], 0)} tokens, budget {memory['budget_tokens']}), before the conversation."
+        if memory
+        else ""
     )
     return (
         f"<h2 id='summary'>Summary</h2><p>{m['n_examples']} held-out test examples "
         f"({m['n_skipped_too_long']} too long to score), generation up to {m['max_new_tokens']} tokens, "
-        f"seed {m['seed']}; 95% bootstrap intervals in brackets (see <a href='#method'>method</a>).</p>"
-        f"<table><tr><th>metric</th><th>base</th><th>tuned</th></tr>{body}</table>"
+        f"seed {m['seed']}; 95% bootstrap intervals in brackets (see <a href='#method'>method</a>).{held}</p>"
+        f"<table><tr><th>metric</th>{_heads(arms)}</tr>{body}</table>"
     )
 
 
@@ -99,20 +108,32 @@ _PAIRED_LABELS = {
     "nll_diff": "NLL per reply token",
     "delta_diff": "Burrows' Delta",
     "auc_diff": "AUC real vs generated",
+    "chrf_diff": "chrF",
 }
 
 
 def _comparison(m: dict) -> str:
-    rows = "".join(
-        f"<tr><td>{_PAIRED_LABELS[key]}</td><td>{decimals(p['estimate'])}{_ci(p['ci'])}</td>"
-        f"<td>{escape(m['verdicts'][key])}</td></tr>"
-        for key, p in m["paired"].items()
+    tables = [("tuned − base", m["paired"], m["verdicts"])] + [
+        (f"{LABELS[arm]} − tuned", m["paired_vs_tuned"][arm], m["verdicts_vs_tuned"][arm])
+        for arm in m.get("paired_vs_tuned", {})
+    ]
+    html = (
+        "<h2 id='comparison'>Tuned against base</h2><p>Differences on the same test examples (below 0, the "
+        "first is better on NLL, Delta and AUC; above 0 on chrF); a direction is stated only where the 95% "
+        "interval excludes 0. Memory arms are compared with tuned alone.</p>"
     )
-    return (
-        "<h2 id='comparison'>Tuned against base</h2><p>Differences tuned − base on the same test examples "
-        "(below 0, tuned is better on all three); a direction is stated only where the 95% interval "
-        f"excludes 0.</p><table><tr><th>difference</th><th>tuned − base</th><th>verdict</th></tr>{rows}</table>"
-    )
+    for title, paired, verdicts in tables:
+        rows = "".join(
+            f"<tr><td>{_PAIRED_LABELS[key]}</td><td>{decimals(p['estimate'])}{_ci(p['ci'])}</td>"
+            f"<td>{escape(verdicts[key])}</td></tr>"
+            for key, p in paired.items()
+        )
+        html += f"<table><tr><th>difference</th><th>{escape(title)}</th><th>verdict</th></tr>{rows}</table>"
+    return html
+
+
+def _heads(arms: list[str]) -> str:
+    return "".join(f"<th>{escape(LABELS[arm])}</th>" for arm in arms)
 
 
 def _warnings(m: dict) -> str:
@@ -121,25 +142,26 @@ def _warnings(m: dict) -> str:
 
 
 def _likelihood(m: dict) -> str:
+    arms = arms_in(m)
     rows = "".join(
         f"<tr><td>{escape(p)}</td><td>{info['n_examples']}</td>"
         + "".join(
             f"<td>{decimals(m[k]['per_platform'][p]['nll'])}</td>"
             f"<td>{decimals(m[k]['per_platform'][p]['perplexity'])}</td>"
-            for k in ("base", "tuned")
+            for k in arms
         )
         + "</tr>"
         for p, info in m["per_platform"].items()
     )
+    heads = "".join(f"<th>{escape(LABELS[k])} NLL</th><th>{escape(LABELS[k])} perplexity</th>" for k in arms)
     return (
         "<h2 id='likelihood'>Likelihood of your real replies</h2>"
-        "<table><tr><th>platform</th><th>examples</th><th>base NLL</th><th>base perplexity</th>"
-        f"<th>tuned NLL</th><th>tuned perplexity</th></tr>{rows}</table>"
+        f"<table><tr><th>platform</th><th>examples</th>{heads}</tr>{rows}</table>"
     )
 
 
 def _stylometry(m: dict, scored: list) -> str:
-    sets = {"real": m["real"], "base": m["base"], "tuned": m["tuned"]}
+    sets = {"real": m["real"], **{k: m[k] for k in arms_in(m)}}
     rows = "".join(
         f"<tr><td>{key.replace('_', ' ')}</td>"
         + "".join(f"<td>{decimals(s['stylometry'][key])}</td>" for s in sets.values())
@@ -149,7 +171,7 @@ def _stylometry(m: dict, scored: list) -> str:
     return (
         "<h2 id='stylometry'>Stylometry</h2><p>Rates are shares of replies; distances are total variation "
         "between frequency profiles and the real replies' (0 = the same).</p>"
-        f"<table><tr><th>measure</th><th>real</th><th>base</th><th>tuned</th></tr>{rows}</table>"
+        f"<table><tr><th>measure</th><th>real</th>{_heads(arms_in(m))}</tr>{rows}</table>"
         + _img(_length_plot(scored))
         + _img(_habit_plot(m))
     )
@@ -158,14 +180,14 @@ def _stylometry(m: dict, scored: list) -> str:
 def _delta(m: dict) -> str:
     per_platform = "".join(
         f"<tr><td>{escape(p)}</td>"
-        + "".join(f"<td>{decimals(m[k]['per_platform'][p]['burrows_delta'])}</td>" for k in ("base", "tuned"))
+        + "".join(f"<td>{decimals(m[k]['per_platform'][p]['burrows_delta'])}</td>" for k in arms_in(m))
         + "</tr>"
         for p in m["per_platform"]
     )
     return (
         "<h2 id='delta'>Burrows' Delta</h2><p>Mean absolute difference of z-scored frequencies of the "
         "most frequent words and punctuation, generated replies against your real ones.</p>"
-        f"<table><tr><th>platform</th><th>base</th><th>tuned</th></tr>{per_platform}</table>" + _img(delta_plot(m))
+        f"<table><tr><th>platform</th>{_heads(arms_in(m))}</tr>{per_platform}</table>" + _img(delta_plot(m))
     )
 
 
@@ -294,11 +316,7 @@ def _examples(scored: list) -> str:
         )
         replies = "".join(
             f"<p><span class='role'>{label}:</span> {escape(text)}</p>"
-            for label, text in (
-                ("real", item.real),
-                ("base", item.generated["base"]),
-                ("tuned", item.generated["tuned"]),
-            )
+            for label, text in (("real", item.real), *((LABELS[k], v) for k, v in item.generated.items()))
         )
         blocks.append(f"<div class='ex'><p class='role'>{escape(item.platform)}</p>{context}<hr>{replies}</div>")
     return (
@@ -309,7 +327,7 @@ def _examples(scored: list) -> str:
 
 def _length_plot(scored: list) -> bytes:
     fig, ax = _figure()
-    sets = {"real": [s.real for s in scored], **{k: [s.generated[k] for s in scored] for k in ("base", "tuned")}}
+    sets = {"real": [s.real for s in scored], **{k: [s.generated[k] for s in scored] for k in scored[0].generated}}
     lengths = {k: [len(words(t)) for t in v] for k, v in sets.items()}
     top = max([max(v, default=0) for v in lengths.values()] + [1])
     ax.hist(list(lengths.values()), bins=range(0, top + 2), label=list(lengths), alpha=0.8)
@@ -323,8 +341,11 @@ def _habit_plot(m: dict) -> bytes:
 
     fig, ax = _figure()
     x = np.arange(len(_HABITS))
-    for i, name in enumerate(("real", "base", "tuned")):
-        ax.bar(x + (i - 1) * 0.27, [m[name]["stylometry"][h] for h in _HABITS], width=0.27, label=name)
+    names = ["real", *arms_in(m)]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        offset = (i - (len(names) - 1) / 2) * width
+        ax.bar(x + offset, [m[name]["stylometry"][h] for h in _HABITS], width=width, label=LABELS.get(name, name))
     ax.set_xticks(x, [h.replace("_", " ") for h in _HABITS], rotation=25, ha="right")
     ax.set(ylabel="share of replies", title="Emoji and punctuation habits")
     ax.legend()
@@ -333,22 +354,24 @@ def _habit_plot(m: dict) -> bytes:
 
 def delta_plot(m: dict) -> bytes:
     fig, ax = _figure()
-    values = [m[k]["burrows_delta"] for k in ("base", "tuned")]
+    arms = arms_in(m)
+    values = [m[k]["burrows_delta"] for k in arms]
     errors = [
-        [max(0.0, v - m[k]["burrows_delta_ci"][0]) for k, v in zip(("base", "tuned"), values)],
-        [max(0.0, m[k]["burrows_delta_ci"][1] - v) for k, v in zip(("base", "tuned"), values)],
+        [max(0.0, v - m[k]["burrows_delta_ci"][0]) for k, v in zip(arms, values)],
+        [max(0.0, m[k]["burrows_delta_ci"][1] - v) for k, v in zip(arms, values)],
     ]
-    ax.bar(["base", "tuned"], values, yerr=errors, capsize=6, color=["#999", "#3a7"])
+    colors = ["#999", "#3a7", "#bbb", "#6c9"][: len(arms)]
+    ax.bar([LABELS[k] for k in arms], values, yerr=errors, capsize=6, color=colors)
     ax.set(ylabel="Burrows' Delta", title="Distance to your real replies")
     return _png(fig)
 
 
 def _roc_plot(m: dict) -> bytes:
     fig, ax = _figure(size=(5, 5))
-    for name in ("base", "tuned"):
+    for name in arms_in(m):
         roc = m[name]["roc"]
         if roc["fpr"]:
-            ax.plot(roc["fpr"], roc["tpr"], label=f"{name} (AUC {decimals(m[name]['auc_real_vs_generated'])})")
+            ax.plot(roc["fpr"], roc["tpr"], label=f"{LABELS[name]} (AUC {decimals(m[name]['auc_real_vs_generated'])})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="#aaa", label="indistinguishable")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Real vs generated ROC")
     ax.legend()

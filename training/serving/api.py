@@ -6,6 +6,14 @@ more is refused with a 400 (code invalid_value), as OpenAI refuses one over a mo
 rather than silently clamped, so that a client never takes a cut-off reply for a whole one. Without
 max_tokens a reply gets DEFAULT_MAX_TOKENS. Everything is checked before the prompt is tokenised,
 except what needs its length in tokens (the context).
+
+Memory (extension field `memory`, 0 to MAX_MEMORY; absent: the server's `--memory`, else the
+config's [memory] k): the k past exchanges most like the last user message, preferring the
+request's `platform` and `partner`, go in after the system message (the run's, as in training,
+or the client's own) as earlier turns, within the [memory] max_tokens budget. They also leave
+room for the whole reply the request will get, so a request that succeeds without memory never
+fails with it: what does not fit is left out. Retrieval runs on the tokenizing thread, and the
+exchanges appear in no log and no error; only `usage.prompt_tokens` counts them.
 """
 
 from __future__ import annotations
@@ -15,11 +23,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from ingest.core.config import ConfigError
 from training.inference import RunInfo
+from training.memory.index import MemoryIndex
+from training.memory.prompt import Recall
 from training.prompt import CHAT_NOUNS, system_prompt
 from training.serving.engine import Done, Engine, Job, QueueFull
 from training.serving.schemas import APIError, ChatRequest, check_prompt_size
@@ -31,11 +43,29 @@ router = APIRouter(prefix="/v1")
 
 
 @dataclass
+class Memory:
+    """The warehouse's memory: `k` exchanges per prompt unless a request asks for another number,
+    within `budget` tokens. The index opens on first use (it may need rebuilding) when the server
+    started with k = 0; on the tokenizing thread, so that two requests never open it at once."""
+
+    warehouse: Path
+    k: int
+    budget: int
+    index: MemoryIndex | None = None
+
+    def open(self) -> MemoryIndex:
+        if self.index is None:
+            self.index = MemoryIndex.open(self.warehouse)
+        return self.index
+
+
+@dataclass
 class Serving:
     engine: Engine
     info: RunInfo
     model_id: str
     created: int
+    memory: Memory
     max_tokens: int = MAX_COMPLETION_TOKENS  # the most a request may ask for
 
 
@@ -60,7 +90,12 @@ async def chat_completions(body: ChatRequest, request: Request):
         )
     check_prompt_size(body)
     check_max_tokens(body, s.max_tokens)
-    prompt_ids = await s.engine.encode_off_loop(prompt_messages(body, s.info))
+    messages = prompt_messages(body, s.info)
+    k = s.memory.k if body.memory is None else body.memory
+    if k:
+        prompt_ids = await s.engine.off_loop(_encode_with_memory, s, body, messages, k)
+    else:
+        prompt_ids = await s.engine.encode_off_loop(messages)
     job = Job(
         prompt_ids,
         completion_budget(body, len(prompt_ids), s.engine.context_length, s.max_tokens),
@@ -98,6 +133,21 @@ def prompt_messages(body: ChatRequest, info: RunInfo) -> list[dict]:
         raise APIError(400, "the run does not record the user's name; send a system message", param="messages")
     system = system_prompt(info.me_name, body.platform, body.partner, body.group_size, info.system_prompt)
     return [{"role": "system", "content": system}, *messages]
+
+
+def _encode_with_memory(s: Serving, body: ChatRequest, messages: list[dict], k: int) -> list[int]:
+    """The prompt's ids with up to `k` past exchanges, leaving the context room for the reply
+    completion_budget will grant, so that memory never makes a request fail."""
+    reserved = body.max_completion_tokens or body.max_tokens or min(DEFAULT_MAX_TOKENS, s.max_tokens)
+    try:
+        index = s.memory.open()
+    except ConfigError:  # its message names warehouse paths, none of the client's business
+        raise APIError(
+            400, "this server has no memory index: run ai-me transform first", param="memory", code="memory_unavailable"
+        ) from None
+    recall = Recall(index, k, s.memory.budget)
+    limit = s.engine.context_length - reserved
+    return s.engine.encode(recall.into(messages, s.engine.tokenizer, body.platform, body.partner, limit))
 
 
 def check_max_tokens(body: ChatRequest, cap: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from training.cli import add_memory_argument, recall, run_dir
+from training.cli import add_memory_argument, memory_setting, recall, run_dir
 from training.prompt import CHAT_NOUNS
 
 API_KEY_ENV = "AI_ME_API_KEY"
@@ -35,6 +35,11 @@ def register(verbs, add_common) -> None:
         metavar="N",
         help="the most tokens a request may ask for in one reply; more is refused (default: 2048)",
     )
+    add_memory_argument(
+        p,
+        "put your K past replies most like each message into the prompt, unless a request's memory field "
+        "says otherwise (default: the config's [memory] k)",
+    )
     add_common(p)
     p.set_defaults(func=cmd_serve)
 
@@ -63,7 +68,14 @@ def cmd_serve(args) -> int:
         return 2
     import uvicorn
 
-    serving = load_serving(run_dir(args))
+    from ingest.core.config import config_and_warehouse
+    from training.serving.api import Memory
+
+    k, budget = memory_setting(args)
+    memory = Memory(config_and_warehouse(args.config, args.warehouse)[1], k, budget)
+    if k:
+        memory.open()  # now: a warehouse without memory stops the start, not the first request
+    serving = load_serving(run_dir(args), memory)
     if args.max_tokens is not None:
         serving.max_tokens = args.max_tokens
     app = create_app(serving, api_key=api_key)
@@ -74,6 +86,7 @@ def cmd_serve(args) -> int:
 def cmd_reply(args) -> int:
     from training.inference import load_run, reply
 
+    memory = recall(args)  # first: a bad --memory fails before the model loads
     model, tokenizer, info = load_run(run_dir(args))
-    print(reply(model, tokenizer, info, args.incoming, args.platform, recall=recall(args)))
+    print(reply(model, tokenizer, info, args.incoming, args.platform, recall=memory))
     return 0

@@ -81,7 +81,11 @@ class Engine:
 
     async def encode_off_loop(self, messages: list[dict]) -> list[int]:
         """`encode` on the tokenizing thread, awaited without blocking the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._tokenizing, self.encode, messages)
+        return await self.off_loop(self.encode, messages)
+
+    async def off_loop(self, fn, *args):
+        """`fn(*args)` on the tokenizing thread (the tokenizer's only user), awaited off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._tokenizing, fn, *args)
 
     def submit(self, job: Job) -> None:
         """Queue `job`; its events (str pieces, then Done or an Exception) arrive on job.events."""

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ingest.core.config import MAX_MEMORY
+
 UNSUPPORTED = (
     "stop",
     "tools",
@@ -68,6 +70,8 @@ class ChatRequest(BaseModel):
     platform: str = "whatsapp"
     partner: str = Field("someone", min_length=1, max_length=100)
     group_size: int = Field(2, ge=2, le=10_000)
+    # Extension: past exchanges put into the prompt (None: the server's --memory), see serving/api.py.
+    memory: int | None = Field(None, ge=0, le=MAX_MEMORY)
 
     @model_validator(mode="before")
     @classmethod

@@ -26,7 +26,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
 from training.inference import load_run
-from training.serving.api import Serving, router
+from training.serving.api import Memory, Serving, router
 from training.serving.engine import Engine
 from training.serving.schemas import APIError
 
@@ -138,10 +138,10 @@ def _loopback_host(header: str) -> bool:
         return False
 
 
-def load_serving(run_dir: Path) -> Serving:
+def load_serving(run_dir: Path, memory: Memory) -> Serving:
     model, tokenizer, info = load_run(run_dir)
     created = int((run_dir / "run.json").stat().st_mtime)
-    return Serving(Engine(model, tokenizer, info.end_of_turn), info, run_dir.name, created)
+    return Serving(Engine(model, tokenizer, info.end_of_turn), info, run_dir.name, created, memory)
 
 
 def create_app(serving: Serving, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:

@@ -61,6 +61,7 @@ async function send(text) {
   const request = { model, messages: history, stream: true, platform: $("platform").value,
                     temperature: Number($("temperature").value) };
   if ($("seed").value !== "") request.seed = Number($("seed").value);
+  if ($("memory").value !== "") request.memory = Number($("memory").value);
   try {
     const response = await fetch("/v1/chat/completions", { method: "POST", headers: headers(),
                                                             body: JSON.stringify(request) });
