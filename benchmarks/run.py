@@ -27,6 +27,7 @@ STAGES = {
     "ingest_meta": ("bench_meta:bench_meta", 200_000),
     "ingest_gmail": ("bench_gmail:bench_gmail", 50_000),
     "dbt_build": ("bench_dbt:bench_dbt", 100_000),
+    "memory": ("bench_memory:bench_memory", 100_000),  # exchanges; retrieval per reply
     "train_tiny": ("bench_train:bench_train", 2_000),
     "train_smollm2": ("bench_lora:bench_lora", 30),  # optimizer steps of 8 x 256 tokens
 }

@@ -38,6 +38,9 @@ def warehouse_report(root: Path) -> list[str]:
         path = root / "datasets" / f"{split}.parquet"
         if path.exists():
             lines.append(f"  datasets/{split}.parquet: {pq.ParquetFile(path).metadata.num_rows} examples")
+    memory = root / "memory" / "manifest.json"
+    if memory.exists():
+        lines.append(f"  memory/: {json.loads(memory.read_text())['exchanges']} past exchanges of yours (train split)")
     for metrics in sorted((root / "models").glob("*/metrics.json")):
         lines.append(f"  models/{metrics.parent.name}: {_run_line(metrics.parent)}")
     return lines

@@ -26,6 +26,7 @@ from ingest.sources.gmail.html_text import html_to_text
 from ingest.sources.text import neutralise
 from training.evaluation import blind
 from training.evaluation import report as eval_report
+from training.evaluation.arms import ARMS
 from training.evaluation.evaluate import Scored
 
 SPOOFING = "\u202e\u202d\u202a\u202b\u202c\u2066\u2067\u2068\u2069\u200e\u200f\u200b\u061c\u2060\ufeff"
@@ -252,6 +253,11 @@ def parse(page: str) -> _Elements:
 
 def _metrics(platform: str) -> dict:
     style = dict.fromkeys(eval_report._STYLE_ROWS, 0.5)
+    paired = {
+        key: {"estimate": -0.1, "ci": [-0.2, -0.05], "n": len(XSS), "method": "bca"}
+        for key in ("nll_diff", "delta_diff", "auc_diff", "chrf_diff")
+    }
+    verdicts = {"nll_diff": XSS[3], "delta_diff": "no measurable difference", "auc_diff": XSS[4], "chrf_diff": XSS[1]}
     model = {
         "nll": 2.0,
         "nll_ci": [1.9, 2.1],
@@ -260,6 +266,8 @@ def _metrics(platform: str) -> dict:
         "burrows_delta": 1.0,
         "burrows_delta_ci": [0.9, 1.1],
         "auc_real_vs_generated": 0.6,
+        "chrf": 20.0,
+        "chrf_ci": [15.0, 25.0],
         "stylometry": style,
         "per_platform": {platform: {"nll": 2.0, "perplexity": 7.4, "burrows_delta": 1.0}},
         "roc": {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]},
@@ -272,15 +280,17 @@ def _metrics(platform: str) -> dict:
         "seed": 0,
         "base": model,
         "tuned": model,
+        "base_memory": model,
+        "tuned_memory": model,
+        "memory": {"k": 4, "budget_tokens": 384, "index_exchanges": 9, "mean_exchanges": 2.5, "mean_tokens": 90.0},
         "real": {"stylometry": style},
         "warnings": [XSS[1]],
         "per_platform": {platform: {"n_examples": len(XSS)}},
         "style_signal": {"auc_me_vs_others": 0.7, "n_me": 3, "n_others": 3, "sufficient": True},
-        "paired": {
-            key: {"estimate": -0.1, "ci": [-0.2, -0.05], "n": len(XSS), "method": "bca"}
-            for key in ("nll_diff", "delta_diff", "auc_diff")
-        },
-        "verdicts": {"nll_diff": XSS[3], "delta_diff": "no measurable difference", "auc_diff": XSS[4]},
+        "paired": paired,
+        "verdicts": verdicts,
+        "paired_vs_tuned": {"base_memory": paired, "tuned_memory": paired},
+        "verdicts_vs_tuned": {"base_memory": verdicts, "tuned_memory": {**verdicts, "chrf_diff": XSS[0]}},
         "intervals": {"level": 0.95, "rounds": 1000, "method": {"nll_diff": "bca", "delta_diff": "normal"}},
     }
 
@@ -292,7 +302,7 @@ def test_evaluation_report_shows_message_text_only_escaped(tmp_path):
             platform,
             [{"role": "system", "content": "sys"}, {"role": "user", "content": text + SPOOFING}],
             real=text,
-            generated={"base": XSS[(i + 1) % len(XSS)], "tuned": XSS[(i + 2) % len(XSS)]},
+            generated={name: XSS[(i + j + 1) % len(XSS)] for j, name in enumerate(ARMS)},
         )
         for i, text in enumerate(XSS)
     ]

@@ -7,13 +7,16 @@ import os
 import shutil
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.cli import main as ai_me
 from ingest.core.config import ConfigError
-from training.memory.index import Exchange, MemoryIndex, build_index, words
+from training.memory.index import Exchange, MemoryIndex, build_index, top_k, words
 from training.memory.prompt import with_memory
 from training.prompt import system_prompt
 from training.tiny import train_tokenizer
@@ -79,6 +82,16 @@ def test_the_same_partner_and_platform_come_first_and_ties_go_to_the_newest(inde
 def test_k_beyond_the_memory_and_k_zero(index):
     assert index.search("see you", k=0) == []
     assert len(index.search("see you", k=index.size + 5)) == index.size
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 40_000), k=st.integers(1, 16), levels=st.integers(1, 1000), seed=st.integers(0, 2**32 - 1))
+def test_top_k_finds_the_k_largest_scores_largest_first(n, k, levels, seed):
+    """Block maxima narrow the search on long arrays: the same scores come out as a full sort's, ties included."""
+    scores = np.random.default_rng(seed).integers(0, levels, n).astype(float)
+    k = min(k, n)
+    top = top_k(scores, k, block=64)
+    assert len(set(top)) == k and list(scores[top]) == sorted(scores, reverse=True)[:k]
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +171,9 @@ def test_generate_with_memory_out_of_range_is_refused(demo_warehouse, monkeypatc
     monkeypatch.setenv("AI_ME_WAREHOUSE", str(demo_warehouse))
     assert ai_me(["generate", "hi", "--memory", "17"]) == 2
     assert "--memory must be between 0 and 16, got 17" in capsys.readouterr().err
+
+
+def test_status_counts_the_memory(demo_warehouse, index, monkeypatch, capsys):
+    monkeypatch.setenv("AI_ME_WAREHOUSE", str(demo_warehouse))
+    assert ai_me(["status"]) == 0
+    assert f"memory/: {index.size} past exchanges of yours (train split)" in capsys.readouterr().out
