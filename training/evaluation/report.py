@@ -117,8 +117,9 @@ def _comparison(m: dict) -> str:
         (f"{LABELS[arm]} − tuned", m["paired_vs_tuned"][arm], m["verdicts_vs_tuned"][arm])
         for arm in m.get("paired_vs_tuned", {})
     ]
+    title = "Tuned against base" + (", memory against tuned" if len(tables) > 1 else "")
     html = (
-        "<h2 id='comparison'>Tuned against base</h2><p>Differences on the same test examples (below 0, the "
+        f"<h2 id='comparison'>{title}</h2><p>Differences on the same test examples (below 0, the "
         "first is better on NLL, Delta and AUC; above 0 on chrF); a direction is stated only where the 95% "
         "interval excludes 0. Memory arms are compared with tuned alone.</p>"
     )
