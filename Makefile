@@ -16,6 +16,8 @@ export DO_NOT_TRACK := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 SAMPLES := warehouse/samples
 DEMO_MESSAGES ?= 5000
+# The demo's evaluation also scores base and tuned with 4 past exchanges in the prompt.
+DEMO_MEMORY ?= 4
 
 .PHONY: install demo test lint fuzz dev bench browser clean
 
@@ -40,7 +42,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster_home/dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	@$(VENV)/bin/ai-me sample-data $(SAMPLES) --messages $(DEMO_MESSAGES)
 	@umask 077; AI_ME_CONFIG=$(SAMPLES)/ai_me.toml AI_ME_WAREHOUSE=$(CURDIR)/warehouse \
-		$(VENV)/bin/dagster asset materialize -m dagster_defs.definitions --select '*' >warehouse/demo.log 2>&1 \
+		$(VENV)/bin/dagster asset materialize -m dagster_defs.definitions --select '*' \
+		--config-json '{"ops": {"style_evaluation": {"config": {"memory": $(DEMO_MEMORY)}}}}' >warehouse/demo.log 2>&1 \
 		|| { tail -50 warehouse/demo.log; echo "demo failed: full log in warehouse/demo.log"; exit 1; }
 	@$(VENV)/bin/ai-me status --warehouse warehouse
 	@echo "Try next:"
