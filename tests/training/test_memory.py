@@ -151,6 +151,20 @@ def test_the_index_is_rebuilt_when_the_train_split_changes(demo_warehouse, tmp_p
     assert json.loads(manifest.read_text())["train_parquet"]["mtime_ns"] == train.stat().st_mtime_ns
 
 
+def test_a_memory_older_than_the_train_split_is_refused(demo_warehouse, tmp_path):
+    """A train split rebuilt without the mart (dbt on a selection): exchanges no longer in it may be
+    held-out examples now, so the index is not built from it."""
+    warehouse = tmp_path / "warehouse"
+    (warehouse / "datasets").mkdir(parents=True)
+    shutil.copy2(demo_warehouse / "ai_me.duckdb", warehouse / "ai_me.duckdb")
+    train = pq.read_table(demo_warehouse / "datasets" / "train.parquet")
+    pq.write_table(train.slice(10), warehouse / "datasets" / "train.parquet")
+    with pytest.raises(
+        ConfigError, match=r"memory_exchanges holds \d+ exchanges that are not in .*run ai-me transform"
+    ):
+        build_index(warehouse)
+
+
 def test_a_warehouse_without_the_mart_or_the_datasets_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="ai-me transform"):
         build_index(tmp_path)

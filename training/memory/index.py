@@ -69,6 +69,7 @@ def build_index(warehouse: Path) -> MemoryReport:
     stamp = _source_stamp(warehouse)
     folder = Warehouse(warehouse).memory
     private_dir(folder.parent)
+    train = Warehouse(warehouse).datasets / "train.parquet"
     with duckdb.connect(str(Warehouse(warehouse).duckdb), read_only=True) as con:
         try:
             table = con.sql(
@@ -76,6 +77,16 @@ def build_index(warehouse: Path) -> MemoryReport:
             ).to_arrow_table()
         except duckdb.CatalogException:
             raise ConfigError("the warehouse has no memory_exchanges table: run ai-me transform") from None
+        # A mart older than the datasets (dbt run on a selection) could hold what is now val or test.
+        [(stale,)] = con.execute(
+            "select count(*) from memory_exchanges where example_id not in (select example_id from read_parquet(?))",
+            [str(train)],
+        ).fetchall()
+    if stale:
+        raise ConfigError(
+            f"memory_exchanges holds {stale} exchanges that are not in {train}: it is older than the datasets; "
+            "run ai-me transform"
+        )
     with atomic_path(folder) as tmp:
         private_dir(tmp)
         pq.write_table(table, tmp / _EXCHANGES, compression="zstd")
