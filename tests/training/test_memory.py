@@ -191,3 +191,31 @@ def test_status_counts_the_memory(demo_warehouse, index, monkeypatch, capsys):
     monkeypatch.setenv("AI_ME_WAREHOUSE", str(demo_warehouse))
     assert ai_me(["status"]) == 0
     assert f"memory/: {index.size} past exchanges of yours (train split)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_memory_data_test_fails_on_a_held_out_exchange(demo_warehouse, tmp_path):
+    """The dbt test guarding the memory can fail: a test example planted in memory_exchanges (by id,
+    then only by its reply text) makes it fail, and its report names the test, never the text."""
+    from ingest.core.config import load_config
+    from ingest.transform.dbt_runner import invoke_dbt
+
+    cfg = load_config(demo_warehouse.parent / "samples" / "ai_me.toml")
+    select = ["test", "--select", "assert_memory_holds_train_replies_only"]
+    clean = tmp_path / "clean"
+    shutil.copytree(demo_warehouse, clean, ignore=shutil.ignore_patterns("dbt", "datasets", "memory", "models"))
+    assert invoke_dbt(select, cfg, clean).ok
+    columns = "platform, conversation_id, partner, group_size, target_ms, 'train'"
+    planted = {
+        "by id": f"insert into memory_exchanges select example_id, {columns}, messages[-2].content, 'something else' "
+        "from training_examples where split = 'test' limit 1",
+        "by reply": f"insert into memory_exchanges select 'not-an-id', {columns}, 'hello', messages[-1].content "
+        "from training_examples where split = 'val' limit 1",
+    }
+    for how, sql in planted.items():
+        tampered = tmp_path / how.replace(" ", "-")
+        shutil.copytree(clean, tampered, ignore=shutil.ignore_patterns("dbt"))
+        with duckdb.connect(str(tampered / "ai_me.duckdb")) as con:
+            con.execute(sql)
+        run = invoke_dbt(select, cfg, tampered)
+        assert not run.ok and "assert_memory_holds_train_replies_only" in run.line, how
