@@ -54,15 +54,7 @@ def smol_run(smol_warehouse):
 @pytest.fixture(scope="session")
 def demo_warehouse(tmp_path_factory):
     """The demo's sample data (5000 messages), ingested and transformed: the warehouse root."""
-    from ingest.cli import main as ai_me
+    from tests.support.pipeline import sample_warehouse
 
-    root = tmp_path_factory.mktemp("demo")
-    warehouse, config = root / "warehouse", root / "samples" / "ai_me.toml"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AI_ME_WAREHOUSE", str(warehouse))
-        assert ai_me(["sample-data", str(root / "samples"), "--preset", "tiny-cpu"]) == 0
-        mp.setenv("AI_ME_CONFIG", str(config))
-        for platform in ("whatsapp", "instagram", "messenger", "gmail"):
-            assert ai_me(["ingest", platform]) == 0
-        assert ai_me(["transform"]) == 0
-    return warehouse
+        return sample_warehouse(tmp_path_factory.mktemp("demo"), mp)[0]

@@ -120,27 +120,26 @@ def add_memory_argument(
     p.add_argument("--memory", type=int, metavar="K", help=text)
 
 
-def memory_setting(args) -> tuple[int, int]:
-    """The k a verb's --memory (else the config's [memory] k) asks for, and the memory token budget."""
+def memory_setting(args):
+    """The warehouse, the k a verb's --memory (else the config's [memory] k) asks for, and the
+    memory token budget."""
     from ingest.core.config import MAX_MEMORY, ConfigError, config_and_warehouse
 
-    cfg, _ = config_and_warehouse(args.config, args.warehouse)
+    cfg, warehouse = config_and_warehouse(args.config, args.warehouse)
     k = cfg.memory.k if args.memory is None else args.memory
     if not 0 <= k <= MAX_MEMORY:
         raise ConfigError(f"--memory must be between 0 and {MAX_MEMORY}, got {k}")
-    return k, cfg.memory.max_tokens
+    return warehouse, k, cfg.memory.max_tokens
 
 
 def recall(args):
     """The memory a verb's --memory (or the config's [memory] k) asks for, or None."""
-    from ingest.core.config import config_and_warehouse
-
-    k, budget = memory_setting(args)
+    warehouse, k, budget = memory_setting(args)
     if not k:
         return None
     from training.memory.prompt import Recall
 
-    return Recall.open(config_and_warehouse(args.config, args.warehouse)[1], k, budget)
+    return Recall.open(warehouse, k, budget)
 
 
 def run_dir(args):

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.processes import stop
 from tests.support.tools import needs_tool
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -97,12 +98,7 @@ def chromium(url: str, profile: Path, extra_flags: tuple[str, ...] = ()):
         with connect(tab["webSocketDebuggerUrl"], max_size=None) as ws:
             yield Tab(ws)
     finally:
-        browser.terminate()
-        try:
-            browser.wait(10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-            browser.wait(10)
+        stop(browser)
 
 
 def free_port() -> int:

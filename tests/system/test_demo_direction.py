@@ -13,6 +13,7 @@ import pytest
 
 from ingest.cli import main as ai_me
 from ingest.transform.pseudonyms import key_path
+from tests.support.pipeline import sample_warehouse
 
 pytestmark = pytest.mark.slow
 FIXED_KEY = bytes(range(32))
@@ -27,12 +28,7 @@ def evaluation(tmp_path_factory):
     key.write_bytes(FIXED_KEY)
     os.chmod(key, 0o600)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AI_ME_WAREHOUSE", str(warehouse))
-        assert ai_me(["sample-data", str(root / "samples"), "--preset", "tiny-cpu"]) == 0  # 5000 messages, as make demo
-        mp.setenv("AI_ME_CONFIG", str(root / "samples" / "ai_me.toml"))
-        for platform in ("whatsapp", "instagram", "messenger", "gmail"):
-            assert ai_me(["ingest", platform]) == 0
-        assert ai_me(["transform"]) == 0
+        sample_warehouse(root, mp)  # 5000 messages, as make demo
         assert ai_me(["train"]) == 0  # the config's preset, tiny-cpu
         assert ai_me(["evaluate"]) == 0
     return json.loads((warehouse / "models" / "tiny-cpu" / "eval" / "metrics.json").read_text())

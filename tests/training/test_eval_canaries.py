@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest.cli import main as ai_me
+from tests.support.pipeline import sample_warehouse
 from tests.training.test_eval_statistics import assert_every_interval_contains_its_estimate
 
 CARD, PHONE, WORD = "4111 1111 1111 1111", "+44 7700 900123", "zorblatt"
@@ -44,16 +45,11 @@ def _plant(whatsapp_dir, per_chat: int = 2) -> int:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    root = tmp_path_factory.mktemp("canaries")
-    warehouse = root / "warehouse"
+    def plant(samples):
+        assert _plant(samples / "whatsapp") >= 4
+
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AI_ME_WAREHOUSE", str(warehouse))
-        assert ai_me(["sample-data", str(root / "samples"), "--messages", "600", "--preset", "tiny-cpu"]) == 0
-        assert _plant(root / "samples" / "whatsapp") >= 4
-        mp.setenv("AI_ME_CONFIG", str(root / "samples" / "ai_me.toml"))
-        for platform in ("whatsapp", "instagram", "messenger", "gmail"):
-            assert ai_me(["ingest", platform]) == 0
-        assert ai_me(["transform"]) == 0
+        warehouse, _ = sample_warehouse(tmp_path_factory.mktemp("canaries"), mp, 600, plant)
         assert ai_me(["train", "--run", "canary", *(a for s in FAST for a in ("--set", s))]) == 0
         yield warehouse, mp
 

@@ -21,6 +21,8 @@ from transformers import AutoTokenizer
 from ingest.cli import main as ai_me
 from tests.support.browser import chromium, needs_chromium
 from tests.support.paths import REPO
+from tests.support.pipeline import sample_warehouse
+from tests.support.processes import stop
 from tests.training.test_serve import TINY, running, serve_via_cli
 from training.inference import run_info
 from training.memory.index import MemoryIndex
@@ -36,16 +38,12 @@ INCOMING = "Pub tonight? You free after work?"  # words the sample WhatsApp chat
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve-memory")
-    warehouse, config = root / "warehouse", root / "samples" / "ai_me.toml"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AI_ME_WAREHOUSE", str(warehouse))
-        assert ai_me(["sample-data", str(root / "samples"), "--messages", "600", "--preset", "tiny-cpu"]) == 0
+    def with_memory(samples):
+        config = samples / "ai_me.toml"
         config.write_text(config.read_text() + f"\n[memory]\nk = {K}\nmax_tokens = {BUDGET}\n")
-        mp.setenv("AI_ME_CONFIG", str(config))
-        for platform in ("whatsapp", "instagram", "messenger", "gmail"):
-            assert ai_me(["ingest", platform]) == 0
-        assert ai_me(["transform"]) == 0
+
+    with pytest.MonkeyPatch.context() as mp:
+        warehouse, config = sample_warehouse(tmp_path_factory.mktemp("serve-memory"), mp, 600, with_memory)
         settings = {**TINY, "train.max_length": CONTEXT}
         assert ai_me(["train", "--run", "main", *(a for k, v in settings.items() for a in ("--set", f"{k}={v}"))]) == 0
     return warehouse, config
@@ -110,12 +108,7 @@ def server(warehouse, tmp_path_factory):
         assert started, log.read_text()
         yield started.group(1), log
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(20)
+        stop(process, 20)
 
 
 @pytest.fixture(scope="module")

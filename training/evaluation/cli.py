@@ -80,7 +80,7 @@ def cmd_evaluate(args) -> int:
             return 0
         from training.evaluation.evaluate import evaluate_run, summary
 
-        k, budget = memory_setting(args)
+        _, k, budget = memory_setting(args)
         metrics = evaluate_run(
             run_dir,
             warehouse,

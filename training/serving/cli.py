@@ -68,12 +68,10 @@ def cmd_serve(args) -> int:
         return 2
     import uvicorn
 
-    from ingest.core.config import config_and_warehouse
     from training.serving.api import Memory
 
-    k, budget = memory_setting(args)
-    memory = Memory(config_and_warehouse(args.config, args.warehouse)[1], k, budget)
-    if k:
+    memory = Memory(*memory_setting(args))
+    if memory.k:
         memory.open()  # now: a warehouse without memory stops the start, not the first request
     serving = load_serving(run_dir(args), memory)
     if args.max_tokens is not None:
