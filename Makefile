@@ -19,7 +19,7 @@ DEMO_MESSAGES ?= 5000
 # The demo's evaluation also scores base and tuned with 4 past exchanges in the prompt.
 DEMO_MEMORY ?= 4
 
-.PHONY: install demo test lint fuzz dev bench browser clean
+.PHONY: install demo test lint fuzz mutation dev bench browser clean
 
 install: $(STAMP)
 
@@ -63,6 +63,12 @@ lint: install
 fuzz: install
 	@HF_HUB_OFFLINE=1 HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/ingest/test_fuzz.py tests/ingest/test_whatsapp_properties.py \
 		tests/ingest/test_meta_properties.py tests/system/test_sanitization.py $(FUZZ_ARGS)
+
+# Mutation score of the core logic per module (tests/mutation/): mutmut over the Python modules named in
+# pyproject.toml [tool.mutmut], textual mutants of the split, quality and redaction SQL through dbt build.
+# About half an hour on 2 cores; not part of `make test`. Survivors are explained in docs/testing.md.
+mutation: install
+	@HF_HUB_OFFLINE=1 $(PY) -m tests.mutation $(MUTATION_ARGS)
 
 # Browser tests drive Debian's chromium at /usr/bin/chromium (never a downloaded browser), installed here if
 # missing (apt-get, as root). Without it they skip, with a warning here; in CI (CI set: tests/support/tools.py) they would

@@ -22,7 +22,7 @@ def parse_lines(export: ExportInput, ctx: ParseContext):
             raise ExportError(export.files[0], i, "cannot continue")
         sender, sep, text = line.partition("|")
         if not sep:
-            yield Reject(f"{export.files[0].name}:{i}", "no separator", line)
+            yield Reject(f"{export.files[0].name}:{i}", "no separator" if line else "empty line", line)
             continue
         batch = buf.add(
             dict(
@@ -96,6 +96,25 @@ def test_rejects_land_beside_with_reason_and_position(tmp_path):
         }
     ]
     assert result.reject_reasons == {"no separator": 1}
+
+
+def test_reject_reasons_are_counted_each(tmp_path):
+    result, _ = run(tmp_path, "A|ok\nbroken\n\nbent\nB|ok\n")
+    assert result.reject_reasons == {"no separator": 2, "empty line": 1} and result.rejected == 3
+
+
+def test_rejects_are_buffered_in_bounded_batches(tmp_path, monkeypatch):
+    monkeypatch.setattr(landing, "ROW_GROUP_ROWS", 1)  # each batch the reject buffer flushes is a row group
+    result, _ = run(tmp_path, "broken\n" * 10_001)  # 10,000 rejects to a batch
+    assert [g.num_rows for g in _row_groups(result.reject_path)] == [10_000, 1]
+    monkeypatch.setattr(landing, "ROW_GROUP_BYTES", 12)  # or 12 bytes of raw text: two 6-byte rejects
+    result, _ = run(tmp_path, "broken\n" * 5, name="other.txt")
+    assert [g.num_rows for g in _row_groups(result.reject_path)] == [2, 2, 1]
+
+
+def _row_groups(path):
+    meta = pq.ParquetFile(path).metadata
+    return [meta.row_group(i) for i in range(meta.num_row_groups)]
 
 
 def test_reingest_replaces_same_export_and_clears_stale_rejects(tmp_path):

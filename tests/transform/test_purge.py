@@ -227,24 +227,6 @@ def test_purge_has_help(capsys):
     assert e.value.code == 0 and "usage: ai-me purge" in capsys.readouterr().out
 
 
-def test_the_key_is_created_once_owner_only_and_differs_per_warehouse(tmp_path):
-    first = load_or_create_key(tmp_path / "a")
-    assert load_or_create_key(tmp_path / "a") == first  # stable: the same pseudonyms run after run
-    assert load_or_create_key(tmp_path / "b") != first  # another warehouse, another key
-    assert len(first) == KEY_BYTES
-    assert oct(key_path(tmp_path / "a").stat().st_mode & 0o777) == "0o600"
-    assert oct(key_path(tmp_path / "a").parent.stat().st_mode & 0o777) == "0o700"
-    assert keyed_hash(first, "person:alex") == keyed_hash(load_or_create_key(tmp_path / "a"), "person:alex")
-
-
-def test_a_key_copied_in_with_loose_permissions_is_made_owner_only(tmp_path):
-    path = key_path(tmp_path)
-    _write(path, KEY_BYTES)
-    path.chmod(0o644)
-    assert load_or_create_key(tmp_path) == b"x" * KEY_BYTES
-    assert oct(path.stat().st_mode & 0o777) == "0o600"
-
-
 def test_a_folder_that_is_no_warehouse_is_refused(tmp_path, capsys):
     home = tmp_path / "home"
     for rel in ("models/notes.txt", "datasets/thesis.csv", "enrich/x"):

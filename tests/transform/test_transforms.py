@@ -628,28 +628,3 @@ def test_system_prompt_template_placeholders_are_checked(tmp_path):
     path.write_text("[dataset]\ncontext_turns = 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="dataset.context_turns"):
         load_config(path)
-
-
-# --- the pseudonym key ----------------------------------------------------------------------------
-
-
-def test_key_is_created_once_private_and_checked(tmp_path):
-    key = load_or_create_key(tmp_path)
-    assert len(key) == 32 and load_or_create_key(tmp_path) == key
-    assert stat.S_IMODE(key_path(tmp_path).stat().st_mode) == 0o600
-    assert stat.S_IMODE(key_path(tmp_path).parent.stat().st_mode) == 0o700
-    assert keyed_hash(key, "sam") != keyed_hash(load_or_create_key(tmp_path / "other"), "sam")
-    key_path(tmp_path).write_bytes(b"short")
-    with pytest.raises(ValueError, match="32-byte key"):
-        load_or_create_key(tmp_path)
-
-
-def test_plugin_registers_the_keyed_hash(tmp_path, monkeypatch):
-    from ingest.transform.dbt_plugin import Plugin
-
-    monkeypatch.setenv("AI_ME_WAREHOUSE", str(tmp_path))
-    plugin = Plugin(name="pseudonyms", plugin_config={})
-    con = duckdb.connect()
-    plugin.configure_connection(con)
-    found = con.execute("select ai_me_keyed_hash('person:sam'), ai_me_keyed_hash(null)").fetchone()
-    assert found == (keyed_hash(load_or_create_key(tmp_path), "person:sam"), None)
