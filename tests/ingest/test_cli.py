@@ -65,3 +65,29 @@ def test_config_errors_exit_2_naming_the_key(tmp_path, capsys):
 def test_bad_timezone_flag_is_a_config_error(capsys):
     assert main(["ingest", "whatsapp", "x.txt", "--tz", "Nowhere/City"]) == 2
     assert "--tz: unknown time zone" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, first_utc",
+    [
+        # 3 April 2023, 10:00 in Berlin (CEST, UTC+2)
+        (["--date-order", "dmy", "--tz", "Europe/Berlin"], (2023, 4, 3, 8, 0)),
+        # 4 March 2023, 10:00 in New York (EST, UTC-5: daylight saving starts 12 March)
+        (["--date-order", "mdy", "--tz", "America/New_York"], (2023, 3, 4, 15, 0)),
+    ],
+)
+def test_tz_and_date_order_flags_reach_the_whatsapp_parser(tmp_path, monkeypatch, flags, first_utc):
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    chat = tmp_path / "WhatsApp Chat with Casey Jones.txt"
+    chat.write_text("03/04/2023, 10:00 - Casey Jones: first\n05/04/2023, 11:00 - Robin: second\n", encoding="utf-8")
+    wh = tmp_path / "-".join(flags)
+    monkeypatch.setenv("AI_ME_WAREHOUSE", str(wh))
+    assert main(["ingest", "whatsapp", str(chat), "--me", "Robin", *flags]) == 0
+    [landed] = (wh / "raw" / "whatsapp").glob("*.parquet")
+    rows = pq.read_table(landed).to_pylist()
+    expected = dt.datetime(*first_utc, tzinfo=dt.UTC).timestamp() * 1000
+    assert [r["timestamp_ms"] for r in rows][0] == expected
+    assert [r["direction"] for r in rows] == ["inbound", "outbound"]

@@ -21,6 +21,7 @@ from ingest.cli import main
 from ingest.sources import zips
 from tests.ingest.test_fuzz import FROM, ingest
 from tests.support.fuzzing import utf8_flagged
+from tests.support.paths import REPO
 
 CHAT = b"12/03/2023, 14:05 - Alex: hi\n12/03/2023, 14:06 - Robin Vale: hello\n"
 
@@ -277,3 +278,13 @@ def test_email_over_the_text_cap_is_one_reject_at_its_offset(tmp_path):
     (reject,) = pq.read_table(result.reject_path).to_pylist()
     assert reject["source_ref"] == "Inbox.mbox@0" and reject["reason"].startswith("message text of ")
     assert reject["reason"].endswith(f"exceeds the {zips.MAX_MESSAGE_TEXT_BYTES} byte limit of one message")
+
+
+def test_caps_are_the_values_the_readme_gives():
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert zips.MAX_CHAT_BYTES == 2 * 2**30 and "chat text is capped at 2 GiB" in readme
+    assert zips.MAX_FILE_BYTES == 256 * 2**20 and "Meta message file at 256 MiB" in readme
+    assert zips.MAX_EXPORT_BYTES == 4 * 2**30 and "4 GiB together" in readme
+    assert zips.RATIO_FREE_BYTES == 4 * 2**20 and zips.MAX_COMPRESSION_RATIO == 100
+    assert "a member over 4 MiB that would inflate more than 100:1" in readme
+    assert zips.MAX_MESSAGE_TEXT_BYTES == 2**20 and "text is capped at 1 MiB" in readme

@@ -1,8 +1,9 @@
 """The whole graph, headless, on sample exports: ingest → dbt → datasets → LoRA adapter → evaluation.
 
 One run in a temporary warehouse (the same path `make demo` takes), then a second materialization
-of the adapter that must not retrain because nothing changed, then an adapter trained as another
-run, which style_evaluation must evaluate. Last, `ai-me transform`'s build on the same warehouse
+of the adapter that must not retrain because nothing changed; as a run of its own, a new run,
+the same again (no retraining), `retrain: true` and a changed training config; then an adapter
+trained as another run, which style_evaluation must evaluate. Last, `ai-me transform`'s build on the same warehouse
 must give the datasets the Dagster run gave.
 """
 
@@ -38,12 +39,23 @@ def pipeline(tmp_path_factory):
             }
         )
         first = materialize(assets, resources=resources, run_config=config)
-        again = materialize(
-            assets,
-            resources=resources,
-            run_config=RunConfig(ops={"lora_adapter": {"config": {"overrides": FAST}}}),
-            selection=AssetSelection.assets(AssetKey("lora_adapter")),
-        )
+
+        def adapter(overrides=FAST, **config):
+            return materialize(
+                assets,
+                resources=resources,
+                run_config=RunConfig(ops={"lora_adapter": {"config": {"overrides": overrides, **config}}}),
+                selection=AssetSelection.assets(AssetKey("lora_adapter")),
+            )
+
+        again = adapter()
+        run = [*FAST, "run=retrain-run"]  # a run of its own: the first run keeps its evaluation
+        retrains = {
+            "new run": adapter(run),
+            "unchanged": adapter(run),
+            "forced": adapter(run, retrain=True),
+            "config changed": adapter([*run, "train.max_steps=2"]),
+        }
         other = materialize(
             assets,
             resources=resources,
@@ -55,7 +67,7 @@ def pipeline(tmp_path_factory):
                 }
             ),
         )
-        yield root / "wh", first, again, other, summary.config_path
+        yield root / "wh", first, again, retrains, other, summary.config_path
 
 
 def test_every_stage_lands_its_output(pipeline):
@@ -75,13 +87,23 @@ def test_every_stage_lands_its_output(pipeline):
 
 def test_adapter_is_not_retrained_when_inputs_are_unchanged(pipeline):
     _, first, again, *_ = pipeline
-
-    def retrained(result) -> bool:
-        [materialization] = result.asset_materializations_for_node("lora_adapter")
-        return materialization.metadata["retrained"].value
-
     assert retrained(first) is True
     assert again.success and retrained(again) is False
+
+
+def test_adapter_retrains_when_forced_or_its_config_changed(pipeline):
+    _, _, _, retrains, *_ = pipeline
+    assert {why: retrained(result) for why, result in retrains.items()} == {
+        "new run": True,
+        "unchanged": False,
+        "forced": True,
+        "config changed": True,
+    }
+
+
+def retrained(result) -> bool:
+    [materialization] = result.asset_materializations_for_node("lora_adapter")
+    return materialization.metadata["retrained"].value
 
 
 def test_metadata_shows_counts_curves_and_metrics_never_text(pipeline):

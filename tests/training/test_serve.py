@@ -247,6 +247,15 @@ def test_off_loopback_needs_an_api_key(warehouse, monkeypatch, capsys):
         assert httpx.get(url + "/health", headers={"host": "my-server.lan"}).status_code == 200
 
 
+def test_api_key_flag_is_required_of_clients_on_loopback_too(warehouse, monkeypatch):
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    seen = serve_via_cli(warehouse, "--api-key", "fl4g")
+    assert seen["host"] == "127.0.0.1"
+    with running(seen["app"]) as url:
+        assert httpx.get(url + "/v1/models").status_code == 401
+        assert httpx.get(url + "/v1/models", headers={"authorization": "Bearer fl4g"}).status_code == 200
+
+
 def test_twenty_concurrent_requests_all_get_answers(served):
     url, serving = served
     before = sum(serving.engine.finished.values())

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -361,3 +364,19 @@ def test_build_passes_on_sample_data(tmp_path):
     assert ok, line
     counts = {p: query(warehouse, f"select count(*) from stg_{p}__messages")[0][0] for p in PLATFORMS}
     assert all(counts.values()), counts
+    # dbt by hand, as the README says: `dbt build` in dbt_project/, with the project's default vars
+    # and no language step (every language `und`)
+    by_hand = tmp_path / "by-hand"
+    for folder in ("raw", "secrets"):
+        shutil.copytree(warehouse / folder, by_hand / folder)
+    env = {
+        **os.environ,
+        "AI_ME_WAREHOUSE": str(by_hand),
+        "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),  # not into the repository's dbt_project/
+        "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
+    }
+    dbt = [sys.executable, "-c", "from dbt.cli.main import cli; cli()", "build"]
+    proc = subprocess.run(dbt, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert query(by_hand, "select distinct lang from messages") == [("und",)]
+    assert query(by_hand, "select count(*) from training_examples")[0][0] > 0

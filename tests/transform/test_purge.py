@@ -50,18 +50,7 @@ def wh(tmp_path, monkeypatch):
     for rel, size in LAYOUT.items():
         _write(root / rel, size)
     run = root / "models" / RUN
-    adapter_files = [
-        "adapter_model.safetensors",
-        "adapter_config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "chat_template.jinja",
-        "run.json",
-        "config.yaml",
-        "README.md",
-        "metrics.json",
-    ]
-    for name in adapter_files:
+    for name in ADAPTER_FILES:
         _write(run / name, 11)
     (run / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": f"models/{BASE}"}))
     for name in (
@@ -84,6 +73,21 @@ def wh(tmp_path, monkeypatch):
     (root / "raw" / "linked").symlink_to(outside.parent, target_is_directory=True)
     (root / "datasets" / "extra.parquet").symlink_to(outside)
     return root
+
+
+ADAPTER_FILES = (
+    "adapter_model.safetensors",
+    "adapter_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    "run.json",
+    "config.yaml",
+    "README.md",
+    "metrics.json",
+)
+# the run's adapter files and the tiny base its adapter_config.json names
+KEPT_BY_KEEP_ADAPTER = {f"models/{RUN}/{n}" for n in ADAPTER_FILES} | {f"models/{BASE}/model.safetensors"}
 
 
 def _files(root: Path) -> set[str]:
@@ -128,6 +132,19 @@ def test_datasets_deletes_examples_the_memory_index_and_the_training_cache(wh):
     assert (wh / "ai_me.duckdb").exists() and (wh / "models" / RUN / "train_log.jsonl").exists()
 
 
+def test_models_deletes_every_run_and_base_and_nothing_else(wh):
+    before = _files(wh)
+    assert main(["purge", "--models", "--yes"]) == 0
+    assert not (wh / "models").exists()
+    assert before - _files(wh) == {f for f in before if f.startswith("models/")}
+
+
+def test_models_with_keep_adapter_keeps_only_what_loads_each_adapter(wh):
+    assert main(["purge", "--models", "--keep-adapter", "--yes"]) == 0
+    assert {f for f in _files(wh) if f.startswith("models/")} == KEPT_BY_KEEP_ADAPTER
+    assert (wh / "raw" / "whatsapp" / "a.parquet").exists() and (wh / "datasets" / "train.parquet").exists()
+
+
 def test_all_leaves_only_secrets_samples_and_dagster_config(wh):
     assert main(["purge", "--all", "--yes"]) == 0
     # .lock is the warehouse lock purge held while deleting: an empty file
@@ -137,22 +154,7 @@ def test_all_leaves_only_secrets_samples_and_dagster_config(wh):
 
 def test_all_with_keep_adapter_keeps_what_loads_the_adapter(wh):
     assert main(["purge", "--all", "--keep-adapter", "--yes"]) == 0
-    models = {f for f in _files(wh) if f.startswith("models/")}
-    run = f"models/{RUN}/"
-    assert models == {
-        run + n
-        for n in (
-            "adapter_model.safetensors",
-            "adapter_config.json",
-            "tokenizer.json",
-            "tokenizer_config.json",
-            "chat_template.jinja",
-            "run.json",
-            "config.yaml",
-            "README.md",
-            "metrics.json",
-        )
-    } | {f"models/{BASE}/model.safetensors"}
+    assert {f for f in _files(wh) if f.startswith("models/")} == KEPT_BY_KEEP_ADAPTER
     assert not (wh / "raw").exists() and not (wh / "datasets").exists() and not (wh / "ai_me.duckdb").exists()
 
 

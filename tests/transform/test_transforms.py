@@ -479,7 +479,13 @@ def test_language_detection_on_labelled_sentences():
     texts = [(lang, t) for lang, ts in LABELLED.items() for t in ts]
     detected = detect_languages([t for _, t in texts])
     right = [lang for (lang, _), (found, _) in zip(texts, detected) if found == lang]
-    assert len(right) / len(texts) >= 0.9, [(lang, found) for (lang, _), (found, _) in zip(texts, detected)]
+    # the README's figures: 31 of 32 in 16 languages, and langdetect itself (seeded) 27
+    assert (len(LABELLED), len(texts)) == (16, 32)
+    assert len(right) >= 31, [(lang, found) for (lang, _), (found, _) in zip(texts, detected)]
+    from langdetect import DetectorFactory, detect
+
+    DetectorFactory.seed = 0
+    assert sum(detect(t) == lang for lang, t in texts) == 27
 
 
 def test_script_shortcuts_and_short_texts():
