@@ -38,6 +38,9 @@ SINGLE_BLOCK_BYTES = 16 << 20  # a chat up to this size is read once, as one blo
 BLOCK_BYTES = 8 << 20  # a larger one is surveyed, then read again in blocks of this size
 BATCH_ROWS = 50_000
 MAX_MESSAGE_BYTES = 4 << 20  # held back across blocks up to this; a longer message is cut (and so rejected)
+# Identical messages (same minute, sender and text) get ordinals across batches back to this long
+# before the newest time seen (exports are nearly in time order; older ids are not kept).
+REPEAT_WINDOW_SECONDS = 2 * 24 * 3600
 SAMPLE_BYTES = 256 << 10
 PARTICIPANT_CELLS = 1_000_000  # names repeated in one batch's participants column
 _TYPE_CODE = {t: i for i, t in enumerate(CONTENT_TYPES)}
@@ -312,14 +315,16 @@ def _dictionary(codes: np.ndarray, values: tuple[str, ...]) -> pa.DictionaryArra
 class _MessageIds:
     """message_id = XXH3-128 of the message text, seeded with a mix of conversation, local time and
     sender; a repeat of an identical message (same time, sender and text) hashes its ordinal too.
-    A re-export of the chat, longer or zipped, so gives the same ids. Ordinals count within a batch,
-    carried into the next for the batch's last time (identical messages sent in the same second
-    or minute are adjacent in an export; repeats far apart out of time order are not counted)."""
+    A re-export of the chat, longer or zipped, so gives the same ids. Ordinals count every earlier
+    identical message in the file, whichever batch it was in, unless its time is more than
+    REPEAT_WINDOW_SECONDS before the newest time seen: exports are nearly in time order, and
+    only ids of that window are kept, which bounds the memory."""
 
     def __init__(self, conversation: str):
         self.conversation = xxhash.xxh3_64_intdigest(conversation.encode())
-        self.carry_time: int | None = None
-        self.carry: Counter[int] = Counter()  # ids (first 64 bits) at carry_time, the last time seen
+        self.recent = np.empty(0, np.uint64)  # ids (first 64 bits) of earlier batches, in the window
+        self.recent_times = np.empty(0, np.int64)
+        self.newest: int | None = None
 
     def make(self, local: np.ndarray, senders: pa.DictionaryArray, texts: pa.StringArray) -> pa.Array:
         names = senders.dictionary.to_pylist()
@@ -337,18 +342,19 @@ class _MessageIds:
         """(row, ordinal) of each message identical to an earlier one."""
         ordered = np.sort(short)
         repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-        candidates = np.concatenate([repeated, np.array(list(self.carry), dtype=np.uint64)])
-        seen, out = Counter(self.carry), []
-        for i in np.flatnonzero(np.isin(short, candidates)).tolist():
+        earlier = self.recent[np.isin(self.recent, short)]
+        seen = Counter(earlier.tolist())
+        out = []
+        for i in np.flatnonzero(np.isin(short, np.concatenate([repeated, earlier]))).tolist():
             key = int(short[i])
             if seen[key]:
                 out.append((i, seen[key]))
             seen[key] += 1
         if len(short):
-            last = int(local[-1])
-            tail = Counter(short[local == last].tolist())
-            self.carry = tail + self.carry if last == self.carry_time else tail
-            self.carry_time = last
+            self.newest = max(int(local.max()), self.newest if self.newest is not None else int(local.max()))
+            times = np.concatenate([self.recent_times, local.astype(np.int64)])
+            keep = times >= self.newest - REPEAT_WINDOW_SECONDS
+            self.recent, self.recent_times = np.concatenate([self.recent, short])[keep], times[keep]
         return out
 
 
