@@ -210,3 +210,36 @@ def test_temp_files_of_a_killed_ingest_are_removed_by_the_next_one(tmp_path):
     assert sorted(folder.glob("*.parquet")) == [result.path]
     run(tmp_path, "A|1\n")
     assert not dead.exists() and alive.exists() and other.exists()
+
+
+def test_temp_files_of_killed_ingests_go_and_those_of_live_ones_stay_untouched(tmp_path):
+    import subprocess
+    import sys
+
+    final = tmp_path / "raw" / "x.parquet"
+    final.parent.mkdir(parents=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for pid in (gone.pid, live.pid, os.getpid()):
+            (final.parent / f".{final.name}.{pid}.tmp").write_bytes(b"")
+        landing._remove_stale_temp_files(final)
+        left = sorted(p.name for p in final.parent.iterdir())
+        assert left == sorted(f".{final.name}.{pid}.tmp" for pid in (live.pid, os.getpid()))
+        assert live.poll() is None  # only asked whether it exists: no signal reached it
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_temp_file_of_another_users_live_process_stays(tmp_path, monkeypatch):
+    final = tmp_path / "x.parquet"
+    (tmp_path / f".{final.name}.4242.tmp").write_bytes(b"")
+
+    def not_permitted(pid, signal):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(landing.os, "kill", not_permitted)
+    landing._remove_stale_temp_files(final)
+    assert (tmp_path / f".{final.name}.4242.tmp").exists()

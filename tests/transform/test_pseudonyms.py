@@ -12,6 +12,14 @@ import pytest
 from ingest.transform.pseudonyms import KEY_BYTES, key_path, keyed_hash, load_or_create_key, rotate_key
 
 
+@pytest.fixture(autouse=True)
+def permissive_umask():
+    """The modes must come from the code, not from a strict umask of the test process."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
 # RFC 4231 (HMAC-SHA256 test vectors), cases 1 and 2: a plain or truncated hash gives other digests.
 @pytest.mark.parametrize(
     "key, text, digest",
@@ -56,6 +64,22 @@ def test_a_key_created_meanwhile_by_another_process_is_kept(tmp_path, monkeypatc
     monkeypatch.setattr(os, "link", link_after_them)
     assert load_or_create_key(tmp_path) == theirs
     assert [p.name for p in key_path(tmp_path).parent.iterdir()] == ["pseudonym.key"]
+
+
+def test_a_link_planted_at_the_temp_name_is_not_followed(tmp_path):
+    target = tmp_path / "elsewhere.txt"
+    target.write_bytes(b"keep")
+    key_path(tmp_path).parent.mkdir(parents=True)
+    (key_path(tmp_path).parent / f".pseudonym.key.{os.getpid()}.tmp").symlink_to(target)
+    with pytest.raises(OSError):
+        load_or_create_key(tmp_path)
+    assert target.read_bytes() == b"keep" and not key_path(tmp_path).exists()
+
+
+def test_a_stale_temp_file_is_overwritten_whole(tmp_path):
+    key_path(tmp_path).parent.mkdir(parents=True)
+    (key_path(tmp_path).parent / f".pseudonym.key.{os.getpid()}.tmp").write_bytes(b"s" * 40)  # a crash's leftover
+    assert len(load_or_create_key(tmp_path)) == KEY_BYTES
 
 
 def test_a_key_copied_in_with_loose_permissions_is_made_owner_only(tmp_path):

@@ -235,12 +235,12 @@ def _attribution_by_its_end(text: str, stop: int, removed: list[tuple[int, int]]
             continue
         if text[start + 1 : m.start()].lstrip().startswith(">"):
             continue  # a quoted one goes with its quote
-        for _ in range(2):  # wrapped: the date may be up to two lines up, not past a blank line or a sentence
+        for _ in range(2):  # wrapped: the date may be up to two lines up, not past a blank line, a sentence or a quote
             above = text.rfind("\n", 0, start)
             if _TIME.search(text, start, m.start()) or above < 0:
                 break
             line_above = text[above + 1 : start].rstrip()
-            if not line_above or line_above.endswith((".", "!", "?")):
+            if not line_above or line_above.endswith((".", "!", "?")) or line_above.lstrip().startswith(">"):
                 break
             start = above
         if m.end() - start > MAX_ATTRIBUTION_CHARS or not _TIME.search(text, start, m.start()):
