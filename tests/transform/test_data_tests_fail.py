@@ -1,16 +1,17 @@
 """Negative tests of the dbt data tests: each runs against a copy of a good warehouse seeded to
 violate it, and must fail, so that a test that can never fail does not go unnoticed.
 
-The singular tests (dbt_project/tests/) each get a violation written for them. The generic tests
-on tables (unique, not_null, accepted_values, relationships, unique_within) get one derived from
-the test's own arguments in the manifest, all seeded into one copy, each on a row of its own.
+The singular tests (dbt_project/tests/) each get a violation written for each clause. The generic
+tests on tables (unique, not_null, accepted_values, relationships, unique_within) get one derived
+from the test's own arguments in the manifest. dbt runs every test once on the good warehouse
+(all pass); then each test's SQL, as dbt compiled it, runs against its own violation in a
+transaction that is rolled back after.
 (assert_memory_holds_train_replies_only has its own in tests/training/test_memory.py; the
 staging views are checked against bad raw rows in tests/transform/test_dbt_project.py.)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -73,81 +74,71 @@ SINGULAR_VIOLATIONS = {
 }
 
 
+SINGULAR_VIOLATIONS["warn_few_training_replies"] = ["delete from training_examples where split = 'train'"]
+
+
 @pytest.fixture(scope="module")
-def good(demo_warehouse):
+def tests_sql(demo_warehouse, tmp_path_factory):
+    """(a private copy of the good warehouse's database, {test name: the SQL dbt runs for it}):
+    every test checked here passes on it, run by dbt."""
     cfg = load_config(demo_warehouse.parent / "samples" / "ai_me.toml")
-    return demo_warehouse, cfg
+    copy = tmp_path_factory.mktemp("seeded") / "wh"
+    shutil.copytree(demo_warehouse, copy, symlinks=True)
+    manifest = json.loads((copy / "dbt" / "target" / "manifest.json").read_text(encoding="utf-8"))
+    names = sorted({case.split(":")[0] for case in SINGULAR_VIOLATIONS} | set(generic_violations(manifest)))
+    run = invoke_dbt(["test", "--select", *names], cfg, copy)
+    assert run.ok and {r["status"] for r in run.results["results"]} == {"pass"}, run.line
+    compiled = {r["unique_id"].split(".")[2]: r["compiled_code"] for r in run.results["results"]}
+    return copy / "ai_me.duckdb", compiled, manifest
 
 
-def seeded_copy(source: Path, dest: Path, statements: list[str]) -> Path:
-    shutil.copytree(source, dest, symlinks=True)
-    with duckdb.connect(str(dest / "ai_me.duckdb")) as con:
-        for sql in statements:
-            con.execute(sql)
-    return dest
-
-
-def failed(run) -> set[str]:
-    return {r["unique_id"].split(".")[2] for r in run.results["results"] if r["status"] in ("fail", "error")}
-
-
-def test_the_good_warehouse_passes_every_test_seeded_here(good, tmp_path):
-    warehouse, cfg = good
-    names = sorted({name.split(":")[0] for name in SINGULAR_VIOLATIONS})
-    run = invoke_dbt(["test", "--select", *names], cfg, seeded_copy(warehouse, tmp_path / "wh", []))
-    assert run.ok and failed(run) == set(), run.line
+def failing_rows(database: Path, test_sql: str, violation: list[str]) -> int:
+    """Rows the test's SQL returns (dbt fails a test on any) once `violation` is applied; the
+    violation is rolled back after, so each test meets only its own."""
+    with duckdb.connect(str(database)) as con:
+        con.begin()
+        for statement in violation:
+            con.execute(statement)
+        rows = con.execute(f"select count(*) from ({test_sql})").fetchone()[0]
+        con.rollback()
+    return rows
 
 
 @pytest.mark.parametrize("case", sorted(SINGULAR_VIOLATIONS))
-def test_a_singular_test_fails_on_rows_that_violate_it(good, tmp_path, case):
-    warehouse, cfg = good
-    name = case.split(":")[0]
-    copy = seeded_copy(warehouse, tmp_path / "wh", SINGULAR_VIOLATIONS[case])
-    run = invoke_dbt(["test", "--select", name], cfg, copy)
-    assert not run.ok and failed(run) == {name}, run.line
+def test_a_singular_test_fails_on_rows_that_violate_it(tests_sql, case):
+    database, compiled, _ = tests_sql
+    sql = compiled[case.split(":")[0]]
+    assert failing_rows(database, sql, []) == 0
+    assert failing_rows(database, sql, SINGULAR_VIOLATIONS[case]) > 0
 
 
-def test_too_few_training_replies_warn(good, tmp_path):
-    warehouse, cfg = good
-    strict = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, min_train_examples=10**6))
-    run = invoke_dbt(
-        ["test", "--select", "warn_few_training_replies"], strict, seeded_copy(warehouse, tmp_path / "wh", [])
-    )
-    assert run.ok and [r["status"] for r in run.results["results"]] == ["warn"]
-
-
-def generic_violations(manifest: dict) -> dict[str, str]:
-    """test name -> the statement that violates it, for the generic tests on tables."""
+def generic_violations(manifest: dict) -> dict[str, list[str]]:
+    """test name -> statements that violate it, for the generic tests on tables."""
     models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
-    out, row = {}, {}
+    out = {}
     for node in manifest["nodes"].values():
         meta = node.get("test_metadata") or {}
         model = models.get(node.get("attached_node") or "")
         if node["resource_type"] != "test" or not meta or not model or model["config"]["materialized"] != "table":
             continue
-        table, kwargs = model["name"], meta["kwargs"]
-        column = kwargs.get("column_name")
-        n = row[table] = row.get(table, -1) + 1  # each violation on a row of its own
-        where = f"rowid = (select rowid from {table} order by rowid limit 1 offset {n})"
+        table, column = model["name"], meta["kwargs"].get("column_name")
+        any_row = f"rowid = (select min(rowid) from {table})"
+        valued_row = f"rowid = (select min(rowid) from {table} where {column} is not null)"  # a null is no duplicate
         statement = {
-            "not_null": f"update {table} set {column} = null where {where}",
-            "unique": f"insert into {table} select * from {table} where {where}",
-            "unique_within": f"insert into {table} select * from {table} where {where}",
-            "accepted_values": f"update {table} set {column} = 'not-an-accepted-value' where {where}",
-            "relationships": f"update {table} set {column} = 'no-such-key' where {where}",
+            "not_null": f"update {table} set {column} = null where {any_row}",
+            "unique": f"insert into {table} select * from {table} where {valued_row}",
+            "unique_within": f"insert into {table} select * from {table} where {valued_row}",
+            "accepted_values": f"update {table} set {column} = 'not-an-accepted-value' where {any_row}",
+            "relationships": f"update {table} set {column} = 'no-such-key' where {any_row}",
         }.get(meta["name"])
         if statement:
-            out[node["name"]] = statement
+            out[node["name"]] = [statement]
     return out
 
 
-def test_every_generic_test_on_a_table_fails_on_rows_that_violate_it(good, tmp_path):
-    warehouse, cfg = good
-    manifest = json.loads((warehouse / "dbt" / "target" / "manifest.json").read_text(encoding="utf-8"))
+def test_every_generic_test_on_a_table_fails_on_rows_that_violate_it(tests_sql):
+    database, compiled, manifest = tests_sql
     violations = generic_violations(manifest)
     assert len(violations) >= 30  # the project's schema tests on intermediate and mart tables
-    # inserts last, so a duplicated row is never one another statement changed
-    statements = sorted(violations.values(), key=lambda s: s.startswith("insert"))
-    copy = seeded_copy(warehouse, tmp_path / "wh", statements)
-    run = invoke_dbt(["test", "--select", *violations], cfg, copy)
-    assert failed(run) == set(violations), sorted(set(violations) - failed(run))
+    passing = [name for name, violation in violations.items() if failing_rows(database, compiled[name], violation) == 0]
+    assert passing == []
