@@ -1,8 +1,10 @@
 """The Gmail ingester (ingest/sources/gmail/ingester.py): MIME, headers, threads, bad input, the sample export.
 
 tests/fixtures/gmail/messages/*.eml are single messages as their clients send them (Takeout's
-X-GM-THRID / X-Gmail-Labels on top); golden.json holds the columns each must land with. The tests
-build mbox files from them the way Takeout writes one (From_ lines, mboxrd quoting).
+X-GM-THRID / X-Gmail-Labels on top); golden.json holds, for each, every parser column (all of
+PARSER_COLUMNS but source_ref, which test_source_refs_point_at_the_from_lines checks) as it must
+land, written from the message itself and the rules of the ingester. The tests build mbox files
+from them the way Takeout writes one (From_ lines, mboxrd quoting).
 tests/fixtures/gmail/mbox/ holds whole files as other mbox writers leave them, and files that are
 not mboxes.
 """
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 
 from ingest.core.config import Config
 from ingest.core.identity import Me
+from ingest.core.schema import PARSER_COLUMNS
 from ingest.landing import land
 from ingest.sources import workers as worker_processes
 from ingest.sources.base import ExportError, ParseContext, Reject
@@ -72,6 +75,7 @@ def fixture_rows(tmp_path_factory):
 def test_fixture_message_lands_as_golden(fixture_rows, name):
     row = fixture_rows[0][name]
     expected = GOLDEN[name]
+    assert set(expected) == set(PARSER_COLUMNS) - {"source_ref"}
     assert {k: row[k] for k in expected} == expected
 
 
@@ -405,6 +409,28 @@ def test_declared_charsets_decode(tmp_path, charset, encoding, body):
 )
 def test_encoded_words(raw, text):
     assert gmail_mime.header_text(raw.encode()) == text
+
+
+@pytest.mark.parametrize(
+    "flowed, delsp, text",
+    [
+        ("a \nb\n", False, "a b\n"),
+        ("a  \nb\n", True, "a b\n"),
+        ("> a \n> b\n", False, "> a b\n"),  # RFC 3676 4.5: the continuation's quote marks go
+        ("> a \n>> b\n>> c\n", False, "> a \n>> b\n>> c\n"),  # a change of depth ends the paragraph
+        (" From x \n ok\n", False, "From x ok\n"),  # space-stuffing
+        ("-- \nSam\n", False, "-- \nSam\n"),  # the signature separator is never flowed
+    ],
+)
+def test_format_flowed_is_unwrapped(flowed, delsp, text):
+    assert gmail_mime._unflow(flowed, delsp) == text
+
+
+def test_the_blank_line_before_the_next_from_line_is_not_body(tmp_path):
+    msg = b"Subject: a\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n\nx\n"
+    _, rows, _ = land_mbox(tmp_path, mbox_of([msg, msg]))
+    assert [r["body_raw"] for r in rows] == ["x\n", "x\n"]
+    assert rows[0]["message_id"] == rows[1]["message_id"]  # no Message-ID: hashed alike wherever it is
 
 
 # --- the sample export --------------------------------------------------------------------------

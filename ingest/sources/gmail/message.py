@@ -72,6 +72,8 @@ def parse_message(raw: RawMessage, mine: frozenset[str]) -> Message | str:
     if raw.oversized:
         return f"message larger than {MAX_MESSAGE_BYTES >> 20} MiB: separators missing or file damaged"
     data = raw.data.replace(b"\r\n", b"\n") if b"\r" in raw.data else raw.data
+    if not raw.at_eof and data.endswith(b"\n\n"):
+        data = data[:-1]  # the blank line before the next From_ line separates, as in mailbox.mbox
     if not LOOKS_LIKE_HEADER.match(data):
         return "no mail headers after the From_ line"
     head, body, has_body = split_head(data)

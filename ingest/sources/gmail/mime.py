@@ -358,18 +358,23 @@ def _decode_charset(data: bytes, charset: str | None) -> tuple[str, bool]:
 
 
 def _unflow(text: str, delsp: bool) -> str:
-    """Join RFC 3676 format=flowed soft line breaks (a line ending in a space continues)."""
+    """Join RFC 3676 format=flowed soft line breaks: a line ending in a space continues on the next
+    line of the same quote depth, whose quote marks and space-stuffing are dropped (section 4.5)."""
     out: list[str] = []
-    pending = ""
+    pending = ""  # the paragraph so far, while its last line is flowed
+    pending_depth = 0
     for line in text.split("\n"):
-        if line.startswith(" "):
-            line = line[1:]  # space-stuffing
-        if pending and line.startswith(">") != pending.startswith(">"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth + 1 :] if line.startswith(" ", depth) else line[depth:]  # unstuffed
+        if pending and depth != pending_depth:
             out.append(pending)  # a change of quote depth ends the paragraph
             pending = ""
-        line = pending + line
-        if line.endswith(" ") and line.rstrip() != "--":
-            pending = line[:-1] if delsp else line
+        if pending:
+            line = pending + content
+        elif not depth:
+            line = content  # a quoted line keeps its quote marks and the space after them
+        if content.endswith(" ") and content.rstrip() != "--":
+            pending, pending_depth = (line[:-1] if delsp else line), depth
         else:
             out.append(line)
             pending = ""
