@@ -1,6 +1,8 @@
 """WhatsApp ingester: one fixture per export variant, with golden records, plus the error paths."""
 
 import calendar
+import datetime as dt
+import itertools
 import shutil
 import struct
 import zipfile
@@ -8,6 +10,7 @@ from pathlib import Path
 from unittest.mock import patch
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -15,9 +18,11 @@ from ingest import landing
 from ingest.core.identity import Me
 from ingest.sources.base import ExportError, ParseContext
 from ingest.sources.whatsapp import ingester as whatsapp
+from ingest.sources.whatsapp.content import classify, is_ios_system_line
 from ingest.sources.whatsapp.files import chat_title
+from ingest.sources.whatsapp.headers import SAMPLE_LINES, detect_variant, scan_block
 from ingest.sources.whatsapp.ingester import INGESTER
-from ingest.sources.whatsapp.timestamps import LocalClock
+from ingest.sources.whatsapp.timestamps import LocalClock, epoch_days, infer_date_order, seconds_of_day
 from tests.support.paths import FIXTURES
 
 FIXTURES = FIXTURES / "whatsapp"
@@ -53,6 +58,7 @@ def golden(rows):
 
 
 def test_android_en_gb(tmp_path):
+    # Europe/London is on GMT until 26 March 2023: each header's local time is its UTC time.
     result, rows, rejects, ctx = one(FIXTURES / "android_gb", tmp_path)
     assert golden(rows) == [
         (
@@ -90,6 +96,7 @@ def test_android_en_gb(tmp_path):
     ]
     assert rejects == []
     name = "WhatsApp Chat with Alex Morgan.txt"
+    # the fixture's header lines; 4, 9 and 12-14 continue the message above them
     assert [r["source_ref"] for r in rows] == [f"{name}:{n}" for n in (1, 2, 3, 5, 6, 7, 8, 10, 11, 15)]
     assert {r["conversation_title"] for r in rows} == {"Alex Morgan"}
     assert {tuple(r["participants"]) for r in rows} == {("Alex Morgan", "Robin Vale")}
@@ -101,29 +108,37 @@ def test_android_en_gb(tmp_path):
 
 def test_android_en_us_twelve_hour_clock_with_narrow_nbsp_and_fixed_offset(tmp_path):
     _, rows, _, ctx = one(FIXTURES / "android_us", tmp_path, tz="-04:00")
+    behind = 4  # local time is UTC-04:00, so UTC is 4 hours later (utc() carries 27 h into the next day)
     assert golden(rows) == [
-        ("Sam Lee", utc(2023, 3, 14, 13, 41), "inbound", "text", "morning!", False),
-        ("Robin", utc(2023, 3, 14, 16, 0), "outbound", "text", "lunch?", False),
-        ("Sam Lee", utc(2023, 3, 15, 4, 30), "inbound", "text", "can't sleep", False),  # 12:30 AM
-        ("Robin", utc(2023, 3, 15, 17, 5), "outbound", "deleted", None, False),
-        ("Sam Lee", utc(2023, 3, 16, 3, 59), "inbound", "file", None, False),
+        ("Sam Lee", utc(2023, 3, 14, 9 + behind, 41), "inbound", "text", "morning!", False),  # 9:41 AM
+        ("Robin", utc(2023, 3, 14, 12 + behind, 0), "outbound", "text", "lunch?", False),  # 12:00 PM is noon
+        ("Sam Lee", utc(2023, 3, 15, 0 + behind, 30), "inbound", "text", "can't sleep", False),  # 12:30 AM
+        ("Robin", utc(2023, 3, 15, 13 + behind, 5), "outbound", "deleted", None, False),  # 1:05 PM
+        ("Sam Lee", utc(2023, 3, 15, 23 + behind, 59), "inbound", "file", None, False),  # 11:59 PM
     ]
     assert any("date order mdy (inferred" in n and "-04:00" in n for n in ctx.notes)
 
 
 def test_android_de_german_strings(tmp_path):
     _, rows, _, _ = one(FIXTURES / "android_de", tmp_path, tz="Europe/Berlin")
+    cet = 1  # Berlin is on UTC+01:00 in mid-March (summer time starts on the 26th)
+    notice = (
+        "Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt. Niemand außerhalb dieses Chats, nicht einmal "
+        "WhatsApp, kann sie lesen oder anhören. Tippe, um mehr zu erfahren."
+    )
     assert [(r["sender"], r["timestamp_ms"], r["content_type"], r["body_text"], r["is_edited"]) for r in rows] == [
-        (None, utc(2023, 3, 13, 7, 0), "system", rows[0]["body_raw"], False),
-        ("Lukas Becker", utc(2023, 3, 13, 7, 1), "text", "Guten Morgen: alles klar?", False),
-        ("Robin", utc(2023, 3, 13, 7, 2), "file", None, False),
-        ("Lukas Becker", utc(2023, 3, 13, 7, 3), "deleted", None, False),
-        ("Robin", utc(2023, 3, 13, 7, 4), "deleted", None, False),
-        ("Lukas Becker", utc(2023, 3, 13, 7, 5), "text", "bis später", True),
+        (None, utc(2023, 3, 13, 8 - cet, 0), "system", notice, False),
+        ("Lukas Becker", utc(2023, 3, 13, 8 - cet, 1), "text", "Guten Morgen: alles klar?", False),
+        ("Robin", utc(2023, 3, 13, 8 - cet, 2), "file", None, False),
+        ("Lukas Becker", utc(2023, 3, 13, 8 - cet, 3), "deleted", None, False),
+        ("Robin", utc(2023, 3, 13, 8 - cet, 4), "deleted", None, False),
+        ("Lukas Becker", utc(2023, 3, 13, 8 - cet, 5), "text", "bis später", True),
     ]
+    assert rows[0]["body_raw"] == notice
     assert {r["conversation_title"] for r in rows} == {"Lukas Becker"}
 
 
+# The headers' local times in Europe/London, on GMT in mid-March: UTC is the local time.
 IOS_GOLDEN = [
     (
         None,
@@ -171,12 +186,18 @@ def test_zip_and_unzipped_export_of_one_chat_give_the_same_ids(tmp_path):
 
 def test_ios_group_system_lines_unsaved_contacts_and_phone_numbers(tmp_path):
     _, rows, _, ctx = one(FIXTURES / "ios_group", tmp_path, tz="America/New_York")
-    edt = 4  # US summer time began on 12 March 2023
+    edt = 4  # US summer time began on 12 March 2023: EDT is UTC-04:00, 6:00 PM is 18 + 4 h UTC
     assert [(r["sender"], r["timestamp_ms"], r["content_type"], r["body_text"]) for r in rows] == [
         (None, utc(2023, 3, 14, 18 + edt, 0), "system", "Robin Vale created group “Weekend Crew”"),
         (None, utc(2023, 3, 14, 18 + edt, 0, 1), "system", "Robin Vale added Sam Lee"),
         (None, utc(2023, 3, 14, 18 + edt, 0, 2), "system", "Robin Vale added ~\u00a0Jamie"),
-        (None, utc(2023, 3, 14, 18 + edt, 1), "system", rows[3]["body_text"]),
+        (
+            None,
+            utc(2023, 3, 14, 18 + edt, 1),
+            "system",
+            "Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, can read "
+            "or listen to them.",
+        ),
         ("Sam Lee", utc(2023, 3, 14, 18 + edt, 2), "text", "who's bringing the tent?"),
         ("Jamie", utc(2023, 3, 14, 18 + edt, 3), "text", "me: I have a 4-person one"),
         ("+44 7700 900123", utc(2023, 3, 14, 18 + edt, 4, 15), "text", "I can drive"),
@@ -184,7 +205,7 @@ def test_ios_group_system_lines_unsaved_contacts_and_phone_numbers(tmp_path):
         (None, utc(2023, 3, 14, 18 + edt, 6), "system", "~\u00a0Jamie left"),
         ("Robin Vale", utc(2023, 3, 14, 18 + edt, 7), "text", "see you all saturday"),
         (None, utc(2023, 3, 14, 18 + edt, 8), "system", "Your security code with Sam Lee changed. Tap to learn more."),
-        (None, utc(2023, 3, 15, 3, 9), "system", "Missed group video call"),
+        (None, utc(2023, 3, 14, 23 + edt, 9), "system", "Missed group video call"),  # 11:09 PM: 03:09 UTC next day
     ]
     assert rows[0]["participants"] == ["+44 7700 900123", "Jamie", "Robin Vale", "Sam Lee"]
     assert {r["conversation_title"] for r in rows} == {"Weekend Crew"}
@@ -203,9 +224,9 @@ def test_ios_group_system_lines_unsaved_contacts_and_phone_numbers(tmp_path):
         (
             "spanish",
             [
-                ("Lucía Gómez", utc(2023, 3, 14, 9, 5), "¡Hola!"),
-                ("Robin", utc(2023, 3, 14, 14, 5), "hola"),
-                ("Lucía Gómez", utc(2023, 3, 14, 0, 10), "medianoche"),
+                ("Lucía Gómez", utc(2023, 3, 14, 9, 5), "¡Hola!"),  # 9:05 a. m.
+                ("Robin", utc(2023, 3, 14, 2 + 12, 5), "hola"),  # 2:05 p. m.
+                ("Lucía Gómez", utc(2023, 3, 14, 0, 10), "medianoche"),  # 12:10 a. m. is ten past midnight
             ],
         ),
         (
@@ -218,7 +239,7 @@ def test_ios_group_system_lines_unsaved_contacts_and_phone_numbers(tmp_path):
         ),
         (
             "lowercase_ampm",
-            [("Chris Doe", utc(2023, 2, 13, 9, 5), "early"), ("Chris Doe", utc(2023, 2, 13, 21, 5), "late")],
+            [("Chris Doe", utc(2023, 2, 13, 9, 5), "early"), ("Chris Doe", utc(2023, 2, 13, 9 + 12, 5), "late")],
         ),
     ],
 )
@@ -438,11 +459,16 @@ def test_small_blocks_give_the_same_rows_as_one_block(tmp_path, block):
     assert len({r["message_id"] for r in pieces}) == len(pieces)
 
 
-def test_over_long_message_is_cut_and_its_rest_rejected(tmp_path):
+@pytest.mark.parametrize(
+    "first, last",
+    [
+        ("12/03/2023, 14:05 - Alex Morgan: start", "12/03/2023, 14:06 - Robin: next"),
+        ("[12/03/2023, 14:05:00] Alex Morgan: start", "[12/03/2023, 14:06:00] Robin: next"),  # iOS: blocks of no header
+    ],
+)
+def test_over_long_message_is_cut_and_its_rest_rejected(tmp_path, first, last):
     chat = tmp_path / "WhatsApp Chat with Alex Morgan.txt"
-    chat.write_text(
-        "12/03/2023, 14:05 - Alex Morgan: start\n" + "more text here\n" * 40 + "12/03/2023, 14:06 - Robin: next\n"
-    )
+    chat.write_text(first + "\n" + "more text here\n" * 40 + last + "\n")
     with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=0, BLOCK_BYTES=64, MAX_MESSAGE_BYTES=200):
         ((result, rows, rejects, _),) = ingest(chat, tmp_path)
     assert [r["source_ref"].rsplit(":", 1)[1] for r in rows] == ["1", "42"]
@@ -497,3 +523,242 @@ def test_sample_generator_chats_all_land(tmp_path):
     with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=0, BLOCK_BYTES=4096):  # zip and txt, surveyed
         in_blocks = ingest(tmp_path / "samples" / "whatsapp", tmp_path / "blocks", me=Me(names=samples.ME_NAMES))
     assert [chat_rows for _, chat_rows, _, _ in in_blocks] == [chat_rows for _, chat_rows, _, _ in landed]
+
+
+def test_android_group_system_lines_with_colons_are_no_messages(tmp_path):
+    """A system line holding ": " (a quoted subject, or a colon past the longest name) is not read
+    as a message from a "sender" named by its first words; its text starts where that name did."""
+    _, rows, rejects, _ = one(FIXTURES / "android_group", tmp_path)  # GMT in mid-March: UTC is local time
+    assert [(r["sender"], r["timestamp_ms"], r["content_type"], r["body_text"]) for r in rows] == [
+        (
+            None,
+            utc(2023, 3, 14, 18, 0),
+            "system",
+            "Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, can read "
+            "or listen to them. Tap to learn more.",
+        ),
+        (None, utc(2023, 3, 14, 18, 0), "system", 'Robin Vale created group "Lake: June trip"'),
+        (None, utc(2023, 3, 14, 18, 1), "system", "Robin Vale added Xavier Dupont"),
+        ("Xavier Dupont", utc(2023, 3, 14, 18, 2), "text", "Xmas in June? 🎄"),
+        (
+            None,
+            utc(2023, 3, 14, 18, 3),
+            "system",
+            'Robin Vale changed the subject from "Lake: June trip" to "Lake trip"',
+        ),
+        (
+            None,
+            utc(2023, 3, 14, 18, 4),
+            "system",
+            "Robin Vale changed the group description to the plan for the lake weekend and the list of what "
+            "everyone brings: tents",
+        ),
+        ("Robin Vale", utc(2023, 3, 14, 18, 5), "text", "see you there"),
+    ]
+    assert rejects == []
+    assert rows[1]["body_raw"] == 'Robin Vale created group "Lake: June trip"'  # from just after " - "
+    assert rows[0]["participants"] == ["Robin Vale", "Xavier Dupont"]  # a leading X is no `~`
+    assert {r["conversation_title"] for r in rows} == {"Lake trip"}
+
+
+def test_chat_of_system_lines_only(tmp_path):
+    """A new group nobody has written in yet: no header has a sender."""
+    chat = tmp_path / "WhatsApp Chat with Lake trip.txt"
+    chat.write_text(
+        '14/03/2023, 18:00 - Robin Vale created group "Lake trip"\n14/03/2023, 18:01 - Robin Vale added you\n'
+    )
+    ((_, rows, rejects, ctx),) = ingest(chat, tmp_path)  # GMT in mid-March: UTC is local time
+    assert [(r["sender"], r["timestamp_ms"], r["content_type"], r["body_text"]) for r in rows] == [
+        (None, utc(2023, 3, 14, 18, 0), "system", 'Robin Vale created group "Lake trip"'),
+        (None, utc(2023, 3, 14, 18, 1), "system", "Robin Vale added you"),
+    ]
+    assert rejects == [] and rows[0]["participants"] == []
+    assert any("no sender matches" in n for n in ctx.notes)
+
+
+@pytest.mark.parametrize("block", [64, 200])
+def test_ios_chat_in_small_blocks_gives_the_same_rows(tmp_path, block):
+    """Later blocks start with any line, marked or not; their system lines are still found."""
+    with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=0, BLOCK_BYTES=block):
+        ((_, rows, rejects, _),) = ingest(FIXTURES / "ios_zip" / "WhatsApp Chat - Priya Shah", tmp_path)
+    assert golden(rows) == IOS_GOLDEN and rejects == []
+
+
+def test_ios_chat_that_starts_unmarked_and_ends_in_a_short_reply_without_a_final_newline(tmp_path):
+    """The first line is a person's message (no mark before the header), a marked system line
+    follows, and the last message, "ok", is shorter than a mark with nothing after it."""
+    folder = tmp_path / "WhatsApp Chat - Priya Shah"
+    folder.mkdir()
+    (folder / "_chat.txt").write_bytes(
+        "[12/03/2023, 18:30:01] Priya Shah: home?\n"
+        "\u200e[12/03/2023, 18:30:05] Priya Shah: \u200eMissed voice call\n"
+        "[12/03/2023, 18:30:09] Robin Vale: ok".encode()
+    )
+    ((_, rows, rejects, _),) = ingest(folder, tmp_path)  # GMT in mid-March: UTC is local time
+    assert [(r["sender"], r["timestamp_ms"], r["content_type"], r["body_text"]) for r in rows] == [
+        ("Priya Shah", utc(2023, 3, 12, 18, 30, 1), "text", "home?"),
+        (None, utc(2023, 3, 12, 18, 30, 5), "system", "Missed voice call"),
+        ("Robin Vale", utc(2023, 3, 12, 18, 30, 9), "text", "ok"),
+    ]
+    assert rejects == []
+
+
+def test_repeat_out_of_time_order_in_a_later_block_gets_its_own_id(tmp_path):
+    """Alex's second "ok" of 10:00 comes after a 10:01 message (sent offline, delivered later).
+    Read as one block or in blocks, the two get ids of their own, the same either way."""
+    chat = tmp_path / "WhatsApp Chat with Alex Morgan.txt"
+    chat.write_text(
+        "13/03/2023, 10:00 - Alex Morgan: ok\n13/03/2023, 10:01 - Robin Vale: ?\n"
+        "13/03/2023, 10:00 - Alex Morgan: ok\n13/03/2023, 10:02 - Robin Vale: ??\n"
+    )
+    ((_, whole, _, _),) = ingest(chat, tmp_path)
+    assert len({r["message_id"] for r in whole}) == 4
+    with patch.multiple(whatsapp, SINGLE_BLOCK_BYTES=0, BLOCK_BYTES=64):
+        ((_, pieces, _, _),) = ingest(chat, tmp_path)
+    assert [r["message_id"] for r in pieces] == [r["message_id"] for r in whole]
+
+
+ANDROID_LINE = "12/03/2023, 14:06 - Alex Morgan: hi"
+IOS_LINE = "[12/03/2023, 14:05:00] Alex Morgan: hi"
+
+
+def test_the_most_common_header_shape_decides_the_variant():
+    """A quoted line of another variant at the top does not decide; the majority does."""
+    sample = "\n".join([IOS_LINE, ANDROID_LINE, ANDROID_LINE, IOS_LINE, ANDROID_LINE])
+    assert detect_variant(sample).style == "Android"
+    assert detect_variant("\n".join([ANDROID_LINE, IOS_LINE, IOS_LINE])).style == "iOS"
+    assert detect_variant("no header here\nnor here") is None
+
+
+def test_only_the_first_sample_lines_vote_for_the_variant():
+    sample = "\n".join([IOS_LINE] * SAMPLE_LINES + [ANDROID_LINE] * (SAMPLE_LINES + 500))
+    assert detect_variant(sample).style == "iOS"
+
+
+def test_an_empty_block_has_no_lines_and_no_headers():
+    variant = detect_variant(ANDROID_LINE)
+    scan = scan_block(bytearray(), 0, variant, variant.regex())
+    assert scan.line_starts.tolist() == [0, 0]
+    assert scan.rows.tolist() == [] and scan.text_start.tolist() == [] and scan.system.tolist() == []
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("I <3 you <This message was edited>", ("text", "I <3 you", True)),  # the last "<" starts the marker
+        ("Going to SpaceX <This message was edited>", ("text", "Going to SpaceX", True)),  # only spaces go
+        ("<This message was edited>", ("text", "", True)),  # the marker alone: edited down to nothing
+        # iOS GIFs are mp4 files: the file name's word tells the kind before the extension does
+        ("\u200e<attached: 00000006-GIF-2023-03-12-18-31-20.mp4>", ("gif", None, False)),
+        ("Screenshot_20230313-101500.png (file attached)", ("photo", None, False)),  # no kind word: the extension
+        ("Boarding pass.PDF (file attached)", ("file", None, False)),  # neither: any other file
+        ("Plan.HEIC (file attached)\nthe map", ("photo", "the map", False)),  # extensions in any case
+    ],
+)
+def test_classify_markers(text, expected):
+    assert classify(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, system",
+    [
+        ("\u200eRobin Vale added Sam Lee", True),  # marked and no known marker: a system line
+        ("\u200eMissed voice call", True),
+        ("\u200eimage omitted", False),  # a marked media marker is someone's message
+        ("Robin Vale added Sam Lee", False),  # unmarked: someone typed it
+        ("Missed voice call", False),
+    ],
+)
+def test_ios_system_lines_are_the_marked_lines_that_are_no_markers(text, system):
+    assert is_ios_system_line(text) is system
+
+
+EVIDENCE = {  # dates that can only be read one way: a day above 12 first or second, or the year first
+    "dmy": ["13/03/2023", "14/03/2023", "25/12/2023"],
+    "mdy": ["3/13/23", "3/14/23", "12/25/23"],
+    "ymd": ["2023-03-13", "2023-03-14", "2023-12-25"],
+}
+
+
+@pytest.mark.parametrize("majority, minority", list(itertools.permutations(EVIDENCE, 2)))
+def test_date_order_goes_to_the_majority_of_the_evidence(majority, minority):
+    """Three dates that can only be read one way outvote two (corrupt ones) that can only be read another."""
+    dates = EVIDENCE[majority] + EVIDENCE[minority][:2]
+    assert infer_date_order(dates, None, twelve_hour=minority == "mdy") == (majority, "inferred from the dates")
+
+
+@pytest.mark.parametrize(
+    "dates, twelve_hour, expected",
+    [
+        (["12/05/2023", "01/06/2023"], True, ("mdy", "dates ambiguous, assumed from the clock style")),  # 12 fits both
+        (["05/12/2023", "01/06/2023"], False, ("dmy", "dates ambiguous, assumed from the clock style")),
+        (["03/13/2023", "01/06/2023"], False, ("mdy", "inferred from the dates")),  # no 13th month
+        (["13/03/2023", "01/06/2023"], True, ("dmy", "inferred from the dates")),
+    ],
+)
+def test_date_order_from_the_first_field_or_second_field_above_twelve(dates, twelve_hour, expected):
+    assert infer_date_order(dates, None, twelve_hour) == expected
+
+
+def test_epoch_days_of_real_and_impossible_dates():
+    dates = ["01/01/1970", "13/03/2023", "13/03/23", "29/02/2024", "29/02/2023", "13/03/100", "31/12/2100"]
+    expected = [0, (dt.date(2023, 3, 13) - dt.date(1970, 1, 1)).days, (dt.date(2023, 3, 13) - dt.date(1970, 1, 1)).days]
+    expected += [
+        (dt.date(2024, 2, 29) - dt.date(1970, 1, 1)).days,
+        -1,
+        -1,
+        (dt.date(2100, 12, 31) - dt.date(1970, 1, 1)).days,
+    ]
+    assert epoch_days(dates, "dmy").tolist() == expected  # 2023 had no 29 February; a 3-digit year is no year
+
+
+def test_seconds_of_day_of_real_and_impossible_times():
+    real = ["14:05", "2:05:09 PM", "12:30 AM", "12:00 PM", "9.00", "23:59:59"]
+    seconds = [14 * 3600 + 5 * 60, (2 + 12) * 3600 + 5 * 60 + 9, 30 * 60, 12 * 3600, 9 * 3600, 86400 - 1]
+    impossible = ["24:00", "14:60", "14:05:60", "13:05 PM", "0:05 AM", "", "noon"]
+    result = seconds_of_day(pa.array(real + impossible, pa.string()))
+    assert result.tolist() == seconds + [-1] * len(impossible)
+    assert result.dtype == np.int64
+
+
+@pytest.mark.parametrize("zone", ["utc", "gmt", "Z", "z", "Utc"])
+def test_utc_spelled_any_way_is_a_zero_offset(zone):
+    local = np.array([utc(2023, 7, 1, 12, 0) // 1000])
+    assert LocalClock(zone).to_utc(local).tolist() == local.tolist()
+
+
+def test_no_zone_means_utc_and_says_so(tmp_path):
+    assert LocalClock(None).name == "UTC"
+    _, _, _, ctx = one(FIXTURES / "android_gb", tmp_path, tz=None)
+    assert any("times read in UTC" in n for n in ctx.notes)
+
+
+def local(y, mo, d, h, mi, s=0) -> int:
+    """Naive local epoch seconds of a wall-clock reading."""
+    return calendar.timegm((y, mo, d, h, mi, s))
+
+
+@pytest.mark.parametrize(
+    "zone, readings, expected",
+    [
+        (  # Cuba: at 01:00 CDT (UTC-4) on 5 Nov 2023 the clocks went back to 00:00 CST (UTC-5): midnight repeats
+            "America/Havana",
+            [(2023, 11, 5, 0, 40), (2023, 11, 5, 0, 10), (2023, 11, 5, 9, 0)],
+            [(2023, 11, 5, 0 + 4, 40), (2023, 11, 5, 0 + 5, 10), (2023, 11, 5, 9 + 5, 0)],
+        ),
+        (  # Azerbaijan, 25 Oct 2015: 05:00 (UTC+5) went back to 04:00 (UTC+4); a late-morning repeated hour
+            "Asia/Baku",
+            [(2015, 10, 25, 4, 20), (2015, 10, 25, 4, 5), (2015, 10, 25, 4, 45)],
+            [(2015, 10, 25, 4 - 5, 20), (2015, 10, 25, 4 - 4, 5), (2015, 10, 25, 4 - 4, 45)],
+        ),
+        (  # two autumns: going back on 29 Oct 2023 says nothing about the first 01:xx of 27 Oct 2024
+            "Europe/London",
+            [(2023, 10, 29, 1, 30), (2023, 10, 29, 1, 10), (2024, 10, 27, 1, 20), (2024, 10, 27, 1, 5)],
+            [(2023, 10, 29, 1 - 1, 30), (2023, 10, 29, 1, 10), (2024, 10, 27, 1 - 1, 20), (2024, 10, 27, 1, 5)],
+        ),
+    ],
+)
+def test_repeated_hour_is_the_first_until_the_time_goes_back_that_day(zone, readings, expected):
+    result = LocalClock(zone).to_utc(np.array([local(*r) for r in readings]))
+    assert result.dtype == np.int64
+    assert result.tolist() == [utc(*e) // 1000 for e in expected]

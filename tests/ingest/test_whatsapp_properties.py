@@ -106,6 +106,8 @@ REPEATS_AROUND_A_LATER_TIME = (
 @SETTINGS
 @given(chat_lines, st.sampled_from([64, 128, 1 << 20]), st.sampled_from([200, 1 << 20]), st.booleans())
 @example(REPEATS_AROUND_A_LATER_TIME, 64, 200, False)
+# a "sender" of marks and `~` alone is no name: the line is a system line, not a message from ""
+@example(["12/03/2023, 14:05 - \u200e~\u00a0: hi", "12/03/2023, 14:06 - Alex Morgan: ok"], 1 << 20, 1 << 20, False)
 def test_every_line_lands_in_exactly_one_record(lines, block, max_message, crlf):
     """block: 1 MiB reads the file as one block, smaller sizes survey it and read it in blocks."""
     text = ("\r\n" if crlf else "\n").join(lines) + "\n"
@@ -158,6 +160,8 @@ message_texts = st.lists(fragments | st.text(max_size=8), max_size=5).map("".joi
 
 @SETTINGS
 @given(st.lists(message_texts, min_size=1, max_size=20))
+# texts that only look like markers once spaces or marks are stripped: plain text on both paths
+@example(["\u00a0location: https://maps.google.com/?q=1,2", "POLL\u200e:"])
 def test_vectorised_content_types_agree_with_per_message_classification(texts):
     content, body_text, edited = whatsapp._contents(pa.array(texts, pa.string()), np.zeros(len(texts), dtype=bool))
     expected = [classify(t) for t in texts]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -28,7 +30,10 @@ _KILLED = {1, 3, 24, -24, 36, 37, 152, 255}
 
 def python_scores(workers: int) -> dict[str, tuple[list[str], list[str]]]:
     """Per mutated module: (killed, surviving) mutant names."""
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(workers)], cwd=REPO, check=True)
+    shutil.rmtree(MUTANTS / ".hypothesis", ignore_errors=True)
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "mutation"}  # tests/conftest.py
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(workers)]
+    subprocess.run(cmd, cwd=REPO, env=env, check=True)
     scores = {}
     for meta in sorted(MUTANTS.rglob("*.py.meta")):
         codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]

@@ -72,12 +72,14 @@ def epoch_days(dates: list[str], order: str) -> np.ndarray:
 def seconds_of_day(times: pa.Array) -> np.ndarray:
     """Seconds since midnight for each header time string, -1 where it is not a real time."""
     parts = pc.extract_regex(times, _TIME_PARTS_RE)
+    # struct_field, not .field(): a string that is no time has null parts (-1), not "" (0, midnight)
+    field = {k: pc.struct_field(parts, k) for k in ("h", "m", "s", "p")}
     ints = {
-        k: np.asarray(pc.if_else(pc.equal(parts.field(k), ""), "0", parts.field(k)).cast(pa.int64()).fill_null(-1))
+        k: np.asarray(pc.if_else(pc.equal(field[k], ""), "0", field[k]).cast(pa.int64()).fill_null(-1))
         for k in ("h", "m", "s")
     }
     h, m, s = ints["h"], ints["m"], ints["s"]
-    half = np.asarray(pc.utf8_lower(parts.field("p")).fill_null(""))
+    half = np.asarray(pc.utf8_lower(field["p"]).fill_null(""))
     pm, am = half == "p", half == "a"
     twelve = pm | am
     valid = (m < 60) & (s < 60) & (h >= 0) & np.where(twelve, (h >= 1) & (h <= 12), h <= 23)
