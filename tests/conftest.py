@@ -31,14 +31,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 # `make mutation` (tests/mutation/): the same examples on every run, so a score is reproducible, and
-# nothing saved, so that a failure a mutant causes is not replayed against the next mutants.
-settings.register_profile(
-    "mutation",
-    derandomize=True,
-    deadline=None,
-    database=ReadOnlyDatabase(FOUND_EXAMPLES),
-    suppress_health_check=[HealthCheck.too_slow],
-)
+# no database (derandomize implies none), so a failure one mutant causes is not replayed against the
+# next; the bugs found earlier are @examples of their tests.
+settings.register_profile("mutation", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 if os.environ.get("HYPOTHESIS_PROFILE"):
     settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 

@@ -387,15 +387,20 @@ def redact():
         # every octet range of IPv4 (250-255, 200-249, 100-199, 10-99, 0-9) in each position
         ("mask 255.255.255.0 and 10.0.0.255", "mask [IP] and [IP]"),
         ("gateway 250.0.0.1 or 10.0.0.250", "gateway [IP] or [IP]"),
-        ("hosts 10.20.30.40 and 10.1.2.199, 192.168.200.249", "hosts [IP] and [IP], [IP]"),
-        ("version 10.0.0.256", "version 10.0.0.256"),  # no octet is 256, and too few digits for a phone
+        ("hosts 10.20.30.40 and 10.1.2.199, 192.168.200.249, 10.0.0.201", "hosts [IP] and [IP], [IP], [IP]"),
+        (
+            "version 10.0.0.256 or 256.1.1.1",
+            "version 10.0.0.256 or 256.1.1.1",
+        ),  # no octet is 256; too short for a phone
         # IPv6 in full (one-digit groups too), and compressed with one group either side
-        ("2001:0db8:0000:0000:0000:ff00:0042:8329 or 2001:db8:0:0:0:0:2:1", "[IP] or [IP]"),
+        ("2001:0db8:0000:0000:0000:ff00:0042:8329 or 2001:db8:0:0:0:0:2:10", "[IP] or [IP]"),
         ("fe80::1 is the router", "[IP] is the router"),
+        ("2001:db8:0:1::a and fe80::a:b", "[IP] and [IP]"),  # one-digit groups either side of ::
         # a link in angle brackets, as mail clients write them: the brackets stay
         ("<https://example.com/a> (see <valeworks.co.uk/portfolio>)", "<[URL]> (see <[URL]>)"),
         ("NO93 8601 1117 947", "[IBAN]"),  # Norway's, the shortest IBAN: 15 characters
         ("ref 123456789", "ref [PHONE]"),  # a run of 9 digits
+        ("call +354 551", "call [PHONE]"),  # the shortest +number the rule takes: + and 7 characters
         ("card 4222222222222", "card [CARD]"),  # a 13-digit Visa number
     ],
 )
