@@ -227,7 +227,8 @@ def test_temp_files_of_killed_ingests_go_and_those_of_live_ones_stay_untouched(t
         landing._remove_stale_temp_files(final)
         left = sorted(p.name for p in final.parent.iterdir())
         assert left == sorted(f".{final.name}.{pid}.tmp" for pid in (live.pid, os.getpid()))
-        assert live.poll() is None  # only asked whether it exists: no signal reached it
+        with pytest.raises(subprocess.TimeoutExpired):  # only asked whether it exists: no signal reached it
+            live.wait(timeout=0.5)
     finally:
         live.kill()
         live.wait()
@@ -243,3 +244,94 @@ def test_a_temp_file_of_another_users_live_process_stays(tmp_path, monkeypatch):
     monkeypatch.setattr(landing.os, "kill", not_permitted)
     landing._remove_stale_temp_files(final)
     assert (tmp_path / f".{final.name}.4242.tmp").exists()
+
+
+def test_the_result_describes_the_run(tmp_path):
+    result, _ = run(tmp_path, "Robin|hi\nbroken\n")
+    assert (result.platform, result.label, result.landed, result.rejected, result.records_in) == (
+        "whatsapp",
+        "chat.txt",
+        1,
+        1,
+        2,
+    )
+    assert 0 <= result.seconds < 60 and result.notes == []
+
+
+def test_export_id_hashes_the_paths_below_the_root_and_the_bytes(tmp_path):
+    import hashlib
+
+    root = tmp_path / "export"
+    (root / "inbox").mkdir(parents=True)
+    a, b = root / "inbox" / "a.json", root / "b.json"
+    a.write_bytes(b"one")
+    b.write_bytes(b"two")
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes(b"three")
+
+    def expected(*named):  # blake2b-80 over each (name, NUL, blake2b of the bytes), in path order
+        h = hashlib.blake2b(digest_size=10)
+        for name, data in named:
+            h.update(name.encode() + b"\0" + hashlib.blake2b(data).digest())
+        return h.hexdigest()
+
+    assert landing.export_id_of((b, a), root) == expected(("b.json", b"two"), ("inbox/a.json", b"one"))
+    assert landing.export_id_of((a,), a) == expected(("a.json", b"one"))  # a file as the root: its folder
+    assert landing.export_id_of((outside,), root) == expected(("elsewhere.json", b"three"))  # outside: its name
+    assert len(landing.export_id_of((a,), root)) == 20
+
+
+def test_the_parquet_file_is_owner_only_zstd_and_stores_no_arrow_schema(tmp_path):
+    old = os.umask(0o022)
+    try:
+        result, _ = run(tmp_path, "Robin|hi\nAlex|yo\n")
+    finally:
+        os.umask(old)
+    assert oct(result.path.stat().st_mode & 0o777) == "0o600"
+    meta = pq.ParquetFile(result.path).metadata
+    assert b"ARROW:schema" not in (meta.metadata or {})
+    columns = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i) for i in range(meta.num_columns)}
+    assert {c.compression for c in columns.values()} == {"ZSTD"}
+    # statistics only where readers prune by them; dictionaries only for the few-valued columns
+    assert [name for name, c in columns.items() if c.is_stats_set] == ["timestamp_ms"]
+    assert "RLE_DICTIONARY" in columns["sender"].encodings and "RLE_DICTIONARY" in columns["direction"].encodings
+    assert "RLE_DICTIONARY" not in columns["body_text"].encodings
+
+
+def test_row_groups_close_at_exactly_the_row_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(landing, "ROW_GROUP_ROWS", 6)
+    result, _ = run(tmp_path, "".join(f"A|{i}\n" for i in range(10)))
+    assert [g.num_rows for g in _row_groups(result.path)] == [6, 4]  # batches of 3: 3+3 reach 6
+
+
+def test_batch_bytes_add_up_towards_the_size_limit(tmp_path, monkeypatch):
+    sizes = []
+    write = landing.AtomicParquetWriter.write
+    monkeypatch.setattr(landing.AtomicParquetWriter, "write", lambda self, t: sizes.append(t.nbytes) or write(self, t))
+    run(tmp_path, "".join(f"A|{i}\n" for i in range(9)))  # the same export, to measure its batches
+    monkeypatch.setattr(landing, "ROW_GROUP_BYTES", sizes[0] + sizes[1])  # two batches fill a group
+    result, _ = run(tmp_path, "".join(f"A|{i}\n" for i in range(9)))
+    assert [g.num_rows for g in _row_groups(result.path)] == [6, 3]
+
+
+def test_an_empty_batch_completes_to_no_rows():
+    assert landing.to_raw_table({}, "whatsapp", "e1").num_rows == 0
+
+
+@pytest.mark.parametrize("edge", [0, 1])
+def test_timestamps_at_the_ends_of_the_range_are_accepted(edge):
+    from ingest.core.schema import TIMESTAMP_MS_RANGE
+
+    batch = {
+        "conversation_id": ["c"],
+        "message_id": ["m"],
+        "timestamp_ms": [TIMESTAMP_MS_RANGE[edge]],
+        "direction": ["inbound"],
+        "participants": [["a"]],
+        "content_type": ["text"],
+        "source_ref": ["x:1"],
+    }
+    assert landing.to_raw_table(batch, "whatsapp", "e1")["timestamp_ms"].to_pylist() == [TIMESTAMP_MS_RANGE[edge]]
+    batch["timestamp_ms"] = [TIMESTAMP_MS_RANGE[edge] + (1 if edge else -1)]
+    with pytest.raises(landing.LandingError):
+        landing.to_raw_table(batch, "whatsapp", "e1")
