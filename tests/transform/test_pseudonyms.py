@@ -105,6 +105,7 @@ def test_a_key_of_the_wrong_length_is_refused_with_its_path(tmp_path):
 def test_rotation_replaces_the_key_atomically_owner_only(tmp_path):
     old = load_or_create_key(tmp_path)
     rotate_key(tmp_path)
+    assert stat.S_IMODE(key_path(tmp_path).stat().st_mode) == 0o600  # created so, not mended by a later read
     new = load_or_create_key(tmp_path)
     assert len(new) == KEY_BYTES and new != old
     assert stat.S_IMODE(key_path(tmp_path).stat().st_mode) == 0o600
