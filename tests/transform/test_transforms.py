@@ -393,7 +393,10 @@ def redact():
             "version 10.0.0.256 or 256.1.1.1",
         ),  # no octet is 256; too short for a phone
         # IPv6 in full (one-digit groups too), and compressed with one group either side
-        ("2001:0db8:0000:0000:0000:ff00:0042:8329 or 2001:db8:0:0:0:0:2:10", "[IP] or [IP]"),
+        (
+            "2001:0db8:0000:0000:0000:ff00:0042:8329, 2001:db8:0:0:0:0:2:1 or 2001:db8:0:0:0:0:2:10",
+            "[IP], [IP] or [IP]",
+        ),
         ("fe80::1 is the router", "[IP] is the router"),
         ("2001:db8:0:1::a and fe80::a:b", "[IP] and [IP]"),  # one-digit groups either side of ::
         # a link in angle brackets, as mail clients write them: the brackets stay
