@@ -220,8 +220,13 @@ def test_temp_files_of_killed_ingests_go_and_those_of_live_ones_stay_untouched(t
     final.parent.mkdir(parents=True)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # it exits on any signal it may get, whatever the test runner lets children inherit
+    on_signal = "import signal, sys, time\nfor s in (1, 2, 10, 12, 15): signal.signal(s, lambda *a: sys.exit(3))\n"
+    live = subprocess.Popen(
+        [sys.executable, "-c", on_signal + "print(flush=True)\ntime.sleep(60)"], stdout=subprocess.PIPE
+    )
     try:
+        live.stdout.readline()  # its handlers are set
         for pid in (gone.pid, live.pid, os.getpid()):
             (final.parent / f".{final.name}.{pid}.tmp").write_bytes(b"")
         landing._remove_stale_temp_files(final)
@@ -335,3 +340,9 @@ def test_timestamps_at_the_ends_of_the_range_are_accepted(edge):
     batch["timestamp_ms"] = [TIMESTAMP_MS_RANGE[edge] + (1 if edge else -1)]
     with pytest.raises(landing.LandingError):
         landing.to_raw_table(batch, "whatsapp", "e1")
+
+
+def test_an_export_with_no_records_lands_an_empty_file(tmp_path):
+    result, _ = run(tmp_path, "")
+    assert (result.landed, result.rejected, result.records_in) == (0, 0, 0)
+    assert pq.read_table(result.path).num_rows == 0 and result.reject_path is None

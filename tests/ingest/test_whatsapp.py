@@ -762,3 +762,24 @@ def test_repeated_hour_is_the_first_until_the_time_goes_back_that_day(zone, read
     result = LocalClock(zone).to_utc(np.array([local(*r) for r in readings]))
     assert result.dtype == np.int64
     assert result.tolist() == [utc(*e) // 1000 for e in expected]
+
+
+def test_ios_system_lines_without_a_mark_are_still_found_by_their_quoted_colon(tmp_path):
+    """An iOS line whose "name" holds a quoted subject is a system line even without the
+    LEFT-TO-RIGHT MARK iOS usually puts before one (the two rules add up)."""
+    chat = tmp_path / "WhatsApp Chat - Lake trip" / "_chat.txt"
+    chat.parent.mkdir()
+    chat.write_text(
+        "[14/03/2023, 18:00:00] Robin Vale: hi\n"
+        '[14/03/2023, 18:01:00] Robin Vale changed the subject to "Lake: June trip"\n'
+        "[14/03/2023, 18:02:00] Lake trip: \u200eRobin Vale added Alex Morgan\n"
+        "[14/03/2023, 18:03:00] Alex Morgan: hello\n",
+        encoding="utf-8",
+    )
+    _, rows, _, _ = one(chat.parent, tmp_path)
+    assert [(r["sender"], r["content_type"], r["body_text"]) for r in rows] == [
+        ("Robin Vale", "text", "hi"),
+        (None, "system", 'Robin Vale changed the subject to "Lake: June trip"'),
+        (None, "system", "Robin Vale added Alex Morgan"),
+        ("Alex Morgan", "text", "hello"),
+    ]
