@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -124,16 +125,17 @@ def run(workers: int = 2, only: str | None = None) -> list[Outcome]:
     with tempfile.TemporaryDirectory(prefix="sql-mutants-") as tmp:
         tmp = Path(tmp)
         warehouse, config = _base_warehouse(tmp / "base")
-        copies = [_repo_copy(tmp / f"worker{i}") for i in range(workers)]
+        free: queue.SimpleQueue[Path] = queue.SimpleQueue()  # each worker's copy of the repository
+        for i in range(workers):
+            free.put(_repo_copy(tmp / f"worker{i}"))
         jobs = [(t, m) for t in targets for m in mutants_of(t, (REPO / t.path).read_text(encoding="utf-8"))]
-        free = list(copies)
 
         def one(job):
-            copy = free.pop()
+            copy = free.get()
             try:
                 return _try(copy, warehouse, config, *job)
             finally:
-                free.append(copy)
+                free.put(copy)
 
         with ThreadPoolExecutor(workers) as pool:
             return list(pool.map(one, jobs))

@@ -351,7 +351,8 @@ class _MessageIds:
                 out.append((i, seen[key]))
             seen[key] += 1
         if len(short):
-            self.newest = max(int(local.max()), self.newest if self.newest is not None else int(local.max()))
+            top = int(local.max())
+            self.newest = top if self.newest is None else max(self.newest, top)
             times = np.concatenate([self.recent_times, local.astype(np.int64)])
             keep = times >= self.newest - REPEAT_WINDOW_SECONDS
             self.recent, self.recent_times = np.concatenate([self.recent, short])[keep], times[keep]
